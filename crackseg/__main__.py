@@ -1,0 +1,5 @@
+import sys
+
+from crackseg.cli import main
+
+sys.exit(main())
