@@ -1,0 +1,83 @@
+"""Segmenter decoders (Strudel et al. 2021): patch tokens + patch grid -> per-patch class logits."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange, repeat
+from torch import Tensor, nn
+
+from crackseg.models.layers import Block
+
+
+class LinearDecoder(nn.Module):
+    """A single Linear from each patch token to K class logits."""
+
+    def __init__(self, *, embed_dim: int, num_classes: int):
+        super().__init__()
+        self.head = nn.Linear(embed_dim, num_classes)
+
+    def forward(self, tokens: Tensor, grid: tuple[int, int]) -> Tensor:
+        """Shapes: tokens (B, N, D) -> logits (B, K, gh, gw)."""
+        return rearrange(self.head(tokens), "b (gh gw) k -> b k gh gw", gh=grid[0], gw=grid[1])
+
+
+class MaskTransformer(nn.Module):
+    """K learned class embeddings processed jointly with the patch tokens by Transformer blocks;
+    logits = L2-normalised patch features x L2-normalised class features, then LayerNorm over K."""
+
+    def __init__(
+        self,
+        *,
+        embed_dim: int,
+        num_classes: int,
+        depth: int = 2,
+        num_heads: int | None = None,
+        mlp_ratio: float = 4.0,
+        drop_rate: float = 0.1,
+        drop_path_rate: float = 0.0,
+    ):
+        super().__init__()
+        if num_classes < 2:
+            raise ValueError(
+                f"the mask-transformer decoder needs num_classes >= 2, got {num_classes}: its final "
+                "LayerNorm over the class axis would output a constant for one class. Use 2 classes "
+                "(background, crack) or the linear decoder."
+            )
+        self.num_classes = num_classes
+        num_heads = num_heads or max(1, embed_dim // 64)
+        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        self.proj_dec = nn.Linear(embed_dim, embed_dim)
+        self.cls_emb = nn.Parameter(torch.randn(1, num_classes, embed_dim) * 0.02)
+        self.blocks = nn.ModuleList(
+            Block(embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio, drop=drop_rate, drop_path=r)
+            for r in rates
+        )
+        self.proj_patch = nn.Parameter(embed_dim**-0.5 * torch.randn(embed_dim, embed_dim))
+        self.proj_classes = nn.Parameter(embed_dim**-0.5 * torch.randn(embed_dim, embed_dim))
+        self.decoder_norm = nn.LayerNorm(embed_dim)
+        self.mask_norm = nn.LayerNorm(num_classes)
+
+    def forward(
+        self, tokens: Tensor, grid: tuple[int, int], *, return_attention: bool = False
+    ) -> Tensor | tuple[Tensor, list[Tensor]]:
+        """Shapes: tokens (B, N, D) -> logits (B, K, gh, gw); with `return_attention`, also a list
+        (one per block) of weights (B, nh, N + K, N + K), class embeddings last."""
+        x = self.proj_dec(tokens)
+        x = torch.cat(
+            [x, repeat(self.cls_emb, "1 k d -> b k d", b=x.shape[0])], dim=1
+        )  # (B, N+K, D)
+        maps = []
+        for block in self.blocks:
+            if return_attention:
+                x, weights = block(x, return_attention=True)
+                maps.append(weights)
+            else:
+                x = block(x)
+        x = self.decoder_norm(x)
+        patches, classes = x[:, : -self.num_classes], x[:, -self.num_classes :]
+        patches = F.normalize(patches @ self.proj_patch, dim=-1)  # (B, N, D)
+        classes = F.normalize(classes @ self.proj_classes, dim=-1)  # (B, K, D)
+        logits = self.mask_norm(patches @ classes.transpose(1, 2))  # (B, N, K)
+        logits = rearrange(logits, "b (gh gw) k -> b k gh gw", gh=grid[0], gw=grid[1])
+        return (logits, maps) if return_attention else logits

@@ -1,0 +1,170 @@
+"""Every preset (shrunk through overrides): shapes at odd sizes, backward, no NaN; weight loading."""
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import crackseg
+from crackseg.errors import CrackSegError
+from crackseg.models import load_vit_weights, to_timm_state_dict, valid_output_size, valid_sizes
+
+SHRINK_VIT = dict(embed_dim=32, depth=2, num_heads=2)
+
+
+def shrunk(name: str) -> dict:
+    if name.startswith("unet"):
+        return dict(base_channels=4, depth=3)
+    if name.startswith("segmenter") and name.endswith("_mask"):
+        return dict(SHRINK_VIT, image_size=64, decoder_depth=1)
+    return dict(SHRINK_VIT, image_size=64)
+
+
+SEG_PRESETS = [n for n in crackseg.list_models() if not n.startswith("vit_")]
+
+
+def test_list_models_has_every_family():
+    names = crackseg.list_models()
+    for size in ("tiny", "small", "base"):
+        for patch in (16, 8):
+            assert f"vit_{size}_patch{patch}" in names
+            assert f"segmenter_vit_{size}_patch{patch}_linear" in names
+            assert f"segmenter_vit_{size}_patch{patch}_mask" in names
+    assert {"unet", "unet_small"} <= set(names)
+
+
+@pytest.mark.parametrize("name", SEG_PRESETS)
+def test_segmentation_preset_any_size_backward_no_nan(name):
+    torch.manual_seed(0)
+    model = crackseg.build_model(name, **shrunk(name))
+    images = torch.randn(2, 3, 100, 150)
+    logits = model(images)
+    assert logits.shape == (2, 2, 100, 150)
+    logits.logsumexp(1).mean().backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert torch.isfinite(logits).all()
+    assert model.preset["name"] == name
+
+
+@pytest.mark.parametrize("name", [n for n in crackseg.list_models() if n.startswith("vit_")])
+def test_vit_preset_features_and_head(name):
+    model = crackseg.build_model(name, **shrunk(name), num_classes=5)
+    images = torch.randn(2, 3, 96, 160)
+    tokens = model.forward_features(images)
+    patch = model.patch_size
+    assert tokens.shape == (2, 1 + (96 // patch) * (160 // patch), 32)
+    logits = model(images)
+    assert logits.shape == (2, 5)
+    logits.sum().backward()
+    assert torch.isfinite(model.pos_embed.grad).all()
+
+
+def test_vit_presets_have_timms_dimensions():
+    for size, (dim, depth, heads) in {"tiny": (192, 12, 3), "small": (384, 12, 6),
+                                      "base": (768, 12, 12)}.items():  # fmt: skip
+        model = crackseg.build_model(f"vit_{size}_patch16")
+        assert (model.embed_dim, len(model.blocks), model.blocks[0].attn.num_heads) == (
+            dim,
+            depth,
+            heads,
+        )
+        assert model.norm.eps == 1e-6 and model.blocks[0].attn.qkv.bias is not None
+        assert model.pos_embed.shape == (1, 1 + 14 * 14, dim)
+
+
+def test_vit_tiny_parameter_count_matches_timm():
+    # timm's vit_tiny_patch16_224 with num_classes=0 has 5,524,416 parameters.
+    model = crackseg.build_model("vit_tiny_patch16")
+    assert sum(p.numel() for p in model.parameters()) == 5_524_416
+
+
+def test_sinusoidal_vit_at_other_sizes():
+    model = crackseg.build_model("vit_tiny_patch16", **SHRINK_VIT, pos_embed="sincos")
+    assert model.forward_features(torch.randn(1, 3, 64, 32)).shape == (1, 1 + 8, 32)
+    assert "pos_embed" not in model.state_dict()
+
+
+def test_attention_maps_on_request():
+    model = crackseg.build_model("segmenter_vit_tiny_patch16_mask", **shrunk("x_mask"))
+    logits, maps = model.forward_with_attention(torch.randn(1, 3, 64, 64))
+    assert logits.shape == (1, 2, 64, 64)
+    assert len(maps["encoder"]) == 2 and maps["encoder"][0].shape == (1, 2, 1 + 16, 1 + 16)
+    assert maps["decoder"][0].shape[-1] == 16 + 2  # patches then the 2 class embeddings
+
+
+def test_mask_decoder_refuses_one_class():
+    with pytest.raises(CrackSegError, match="num_classes >= 2"):
+        crackseg.build_model("segmenter_vit_tiny_patch16_mask", num_classes=1)
+    model = crackseg.build_model("segmenter_vit_tiny_patch16_linear", **shrunk("x"), num_classes=1)
+    assert model(torch.randn(1, 3, 32, 32)).shape == (1, 1, 32, 32)
+
+
+def test_unknown_model_and_bad_override_are_clear():
+    with pytest.raises(CrackSegError, match="unknown model 'vit_huge'.*unet_small"):
+        crackseg.build_model("vit_huge")
+    with pytest.raises(CrackSegError, match="bad override"):
+        crackseg.build_model("unet", channels=3)
+
+
+def test_unet_valid_convolutions_follow_the_paper():
+    assert valid_output_size(572) == 388
+    assert valid_output_size(570) is None
+    assert (572, 388) in valid_sizes(600)
+    model = crackseg.build_model("unet", padding=0, base_channels=4)
+    assert valid_output_size(188) == 4  # the smallest valid input
+    assert model(torch.randn(1, 3, 204, 188)).shape == (1, 2, 20, 4)
+    with pytest.raises(ValueError, match="nearest valid sizes: \\[188, 204\\]"):
+        model(torch.randn(1, 3, 200, 188))
+
+
+def test_unet_blocks_are_conv_bn_relu_without_bias():
+    model = crackseg.build_model("unet")
+    conv, bn, relu = model.down[0][0]
+    assert conv.bias is None and conv.kernel_size == (3, 3)
+    assert isinstance(bn, torch.nn.BatchNorm2d) and isinstance(relu, torch.nn.ReLU)
+    assert [stage[0][0].out_channels for stage in model.down] == [64, 128, 256, 512, 1024]
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
+def test_timm_layout_round_trip(tmp_path, suffix):
+    torch.manual_seed(0)
+    src = crackseg.build_model("vit_tiny_patch16", **SHRINK_VIT, image_size=64).eval()
+    state = to_timm_state_dict(src)
+    assert state["patch_embed.proj.weight"].shape == (32, 3, 16, 16)
+    path = tmp_path / f"vit{suffix}"
+    if suffix == ".safetensors":
+        save_file(state, str(path))
+    else:
+        torch.save({"model": state}, path)
+    dst = crackseg.build_model("vit_tiny_patch16", **SHRINK_VIT, image_size=64, pretrained=path)
+    images = torch.randn(2, 3, 64, 64)
+    torch.testing.assert_close(dst.eval().forward_features(images), src.forward_features(images))
+
+
+def test_pretrained_encoder_resamples_grid_and_reports(tmp_path):
+    torch.manual_seed(0)
+    src = crackseg.build_model("vit_tiny_patch16", **SHRINK_VIT, image_size=64, num_classes=10)
+    path = tmp_path / "w.safetensors"
+    save_file(to_timm_state_dict(src), str(path))
+    with pytest.warns(UserWarning, match="unexpected keys \\(2\\): head.bias, head.weight"):
+        seg = crackseg.build_model(
+            "segmenter_vit_tiny_patch16_linear", **SHRINK_VIT, image_size=96, pretrained=path
+        )
+    enc = seg.encoder
+    assert enc.pos_embed.shape == (1, 1 + 36, 32)
+    torch.testing.assert_close(enc.pos_embed[:, :1], src.pos_embed[:, :1])
+    torch.testing.assert_close(enc.blocks[1].mlp.fc2.weight, src.blocks[1].mlp.fc2.weight)
+
+
+def test_pretrained_mismatch_names_the_problem(tmp_path):
+    src = crackseg.build_model("vit_tiny_patch16", **SHRINK_VIT, image_size=64)
+    state = to_timm_state_dict(src)
+    del state["blocks.1.attn.qkv.weight"]
+    with pytest.raises(CrackSegError, match="missing keys \\(1\\): blocks.1.attn.qkv.weight"):
+        load_vit_weights(crackseg.build_model("vit_tiny_patch16", **SHRINK_VIT), state)
+    with pytest.raises(CrackSegError, match="expects"):
+        load_vit_weights(crackseg.build_model("vit_small_patch16"), to_timm_state_dict(src))
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CrackSegError, match="bad.pth: cannot read weights"):
+        load_vit_weights(src, bad)
