@@ -1,0 +1,89 @@
+"""Human-readable output for metrics: a printed table and a precision-recall PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+# Display order and labels; keys not listed are printed after these, in their own order.
+_LABELS = {
+    "crack_iou": "crack IoU",
+    "crack_f1": "crack F1 (Dice)",
+    "precision": "precision",
+    "recall": "recall",
+    "miou": "mean IoU",
+    "background_iou": "background IoU",
+    "pixel_acc": "pixel accuracy",
+    "ods_f1": "ODS F1",
+    "ods_threshold": "ODS threshold",
+    "ois_f1": "OIS F1",
+    "tol_f1": "tolerance F1",
+    "tol_precision": "tolerance precision",
+    "tol_recall": "tolerance recall",
+    "images": "images",
+    "ois_images": "images in OIS",
+}
+_COUNTS = ("images", "ois_images")
+
+
+def format_table(metrics: dict, *, title: str | None = None, digits: int = 4) -> str:
+    """Two aligned columns (metric, value): scores with `digits` decimals, counts as integers."""
+    keys = [k for k in _LABELS if k in metrics] + [k for k in metrics if k not in _LABELS]
+    rows = []
+    for key in keys:
+        value = metrics[key]
+        if isinstance(value, (int, np.integer)) or key in _COUNTS:
+            text = str(int(value))
+        elif isinstance(value, (float, np.floating)):
+            text = f"{float(value):.{digits}f}"
+        else:
+            text = str(value)
+        rows.append((_LABELS.get(key, key), text))
+    width = max([len("metric")] + [len(name) for name, _ in rows])
+    vwidth = max([len("value")] + [len(text) for _, text in rows])
+    lines = [title] if title else []
+    lines.append(f"{'metric':<{width}}  {'value':>{vwidth}}")
+    lines.append(f"{'-' * width}  {'-' * vwidth}")
+    lines += [f"{name:<{width}}  {text:>{vwidth}}" for name, text in rows]
+    return "\n".join(lines)
+
+
+def plot_pr_curve(
+    path: str | Path,
+    precision: np.ndarray,
+    recall: np.ndarray,
+    thresholds: np.ndarray,
+    *,
+    scores: dict | None = None,
+    title: str = "Crack precision-recall",
+) -> Path:
+    """Save a PR curve PNG with iso-F1 contours; marks the ODS point when `scores` has it.
+
+    Thresholds where nothing is predicted (precision undefined) are left out of the line.
+    Uses matplotlib's object API with the Agg canvas, so no display and no global backend change.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig = Figure(figsize=(5, 5), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for f in np.arange(0.1, 1.0, 0.1):  # iso-F1 lines: p = f r / (2 r - f), p <= 1 from r = f/(2-f)
+        r = np.linspace(f / (2 - f), 1, 200)
+        ax.plot(r, f * r / (2 * r - f), color="0.85", lw=0.8, zorder=1)
+        ax.text(1.01, f / (2 - f), f"F1={f:.1f}", color="0.6", fontsize=6, va="center")
+    defined = (recall > 0) | (precision > 0)
+    ax.plot(recall[defined], precision[defined], color="tab:blue", lw=2, zorder=2, label="PR")
+    if scores is not None and "ods_threshold" in scores:
+        j = int(np.argmin(np.abs(thresholds - scores["ods_threshold"])))
+        label = f"ODS F1={scores['ods_f1']:.3f} @ t={thresholds[j]:.2f}"
+        ax.scatter([recall[j]], [precision[j]], color="tab:red", zorder=3, label=label)
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="recall", ylabel="precision", title=title)
+    ax.set_aspect("equal")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left")
+    fig.savefig(path)
+    return path
