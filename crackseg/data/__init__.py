@@ -1,0 +1,23 @@
+"""Crack datasets: every format users export, read into one index; torch datasets; synthetic cracks.
+
+index = load_index("data/crack-seg")            # format auto-detected, problems reported
+train = build_dataset(index, "train", augment="default")
+yaml_path = synthesize("runs/synth", 200)       # Ultralytics layout with exact masks
+"""
+
+from crackseg.data.dataset import CrackDataset, build_dataset
+from crackseg.data.index import DatasetIndex, Item, Problem, load_index
+from crackseg.data.io import read_image, read_mask
+from crackseg.data.synth_dataset import synthesize
+
+__all__ = [
+    "CrackDataset",
+    "DatasetIndex",
+    "Item",
+    "Problem",
+    "build_dataset",
+    "load_index",
+    "read_image",
+    "read_mask",
+    "synthesize",
+]

@@ -58,27 +58,33 @@ def random_walk(
     return points[:first_out]
 
 
-def rasterize(lines: list[Centreline], shape: tuple[int, int]) -> np.ndarray:
+def rasterize(lines: list[Centreline], shape: tuple[int, int], chunk: int = 8) -> np.ndarray:
     """Distance (px) from each pixel centre to the nearest centreline, minus its half-width.
 
     Returns a float32 (H, W) map that is <= 0 exactly on crack pixels (inf far from any crack).
+    Works on runs of `chunk` segments at a time, each over the pixels of its bounding box.
     """
     h, w = shape
     field = np.full(shape, np.inf, np.float32)
     for line in lines:
         half = line.width / 2
         pad = int(np.ceil(half)) + 1
-        for a, b in zip(line.points[:-1], line.points[1:], strict=True):
-            c0 = max(int(np.floor(min(a[0], b[0]))) - pad, 0)
-            c1 = min(int(np.ceil(max(a[0], b[0]))) + pad + 1, w)
-            r0 = max(int(np.floor(min(a[1], b[1]))) - pad, 0)
-            r1 = min(int(np.ceil(max(a[1], b[1]))) + pad + 1, h)
+        pts = line.points
+        for i in range(0, max(len(pts) - 1, 1), chunk):
+            run = pts[i : i + chunk + 1]  # (K+1, 2)
+            if len(run) == 1:
+                run = np.concatenate([run, run])
+            c0 = max(int(np.floor(run[:, 0].min())) - pad, 0)
+            c1 = min(int(np.ceil(run[:, 0].max())) + pad + 1, w)
+            r0 = max(int(np.floor(run[:, 1].min())) - pad, 0)
+            r1 = min(int(np.ceil(run[:, 1].max())) + pad + 1, h)
             if c0 >= c1 or r0 >= r1:
                 continue
-            ys, xs = np.mgrid[r0:r1, c0:c1]
-            d = b - a
-            t = np.clip(((xs - a[0]) * d[0] + (ys - a[1]) * d[1]) / max(d @ d, 1e-12), 0, 1)
-            dist = np.hypot(xs - a[0] - t * d[0], ys - a[1] - t * d[1]) - half
+            ys, xs = np.mgrid[r0:r1, c0:c1].astype(np.float64)  # (h', w') each
+            a, d = run[:-1, None, None, :], np.diff(run, axis=0)[:, None, None, :]  # (K, 1, 1, 2)
+            px = np.stack([xs, ys], axis=-1)[None] - a  # (K, h', w', 2)
+            t = np.clip((px * d).sum(-1) / np.maximum((d * d).sum(-1), 1e-12), 0, 1)  # (K, h', w')
+            dist = np.linalg.norm(px - t[..., None] * d, axis=-1).min(axis=0) - half  # (h', w')
             np.minimum(field[r0:r1, c0:c1], dist, out=field[r0:r1, c0:c1])
     return field
 

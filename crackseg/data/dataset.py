@@ -1,0 +1,132 @@
+"""The torch Dataset over an index split: load -> resize -> augment -> tensors.
+
+Seeding: sample i of epoch e is augmented with the seed SeedSequence([seed, e, i]), so a run is
+reproducible whatever the number of DataLoader workers, their scheduling or the batch size, and
+each epoch sees new augmentations. Call `set_epoch(e)` before iterating epoch e; the epoch lives
+in shared memory, so this also reaches persistent workers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from crackseg.data.index import DatasetIndex, Item, load_index
+from crackseg.data.transforms import RESIZE_MODES, build_augment, resize_pair
+from crackseg.errors import CrackSegError
+
+
+class CrackDataset(Dataset):
+    """Items -> {"image": float32 (3, H, W) in [0, 1], "mask": int64 (H, W) in {0, 1, 255}, "path"}.
+
+    Images are not mean/std-normalised (the engine does that). With resize="native" images keep
+    their size, so batches need equal-sized images (or batch_size=1).
+    """
+
+    def __init__(
+        self,
+        items: list[Item],
+        *,
+        image_size: int = 416,
+        resize: str = "stretch",
+        augment: str | bool | None = False,
+        seed: int = 0,
+        strict: bool = False,
+        class_names: list[str] | None = None,
+    ):
+        if resize not in RESIZE_MODES:
+            raise CrackSegError(f"resize={resize!r}: expected one of {', '.join(RESIZE_MODES)}")
+        if image_size < 8:
+            raise CrackSegError(f"image_size={image_size}: expected at least 8 pixels")
+        self.items = list(items)
+        self.image_size = int(image_size)
+        self.resize = resize
+        self.augment_level = augment
+        self.augment = build_augment(augment)
+        self.seed = int(seed)
+        self.strict = strict
+        self.class_names = class_names or ["crack"]
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the augmentation draw of every sample for this epoch (see the module docstring)."""
+        self._epoch.fill_(int(epoch))
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch.item())
+
+    def sample_seed(self, index: int) -> int:
+        """The augmentation seed of one sample: a function of (seed, epoch, index) only."""
+        return int(np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1)[0])
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Resized, augmented uint8 arrays: image (H, W, 3), mask (H, W)."""
+        item = self.items[index]
+        image = item.load_image()  # (H, W, 3)
+        mask = item.load_mask(image.shape[:2], strict=self.strict)  # (H, W)
+        image, mask = resize_pair(image, mask, self.image_size, self.resize)
+        if self.augment is not None:
+            self.augment.set_random_seed(self.sample_seed(index))
+            out = self.augment(image=image, mask=mask)
+            image, mask = out["image"], out["mask"]
+        return image, mask
+
+    def __getitem__(self, index: int) -> dict:
+        image, mask = self.load(index)
+        # numpy does the uint8 -> float32 step: torch's intra-op threads only slow this down here
+        chw = np.multiply(image.transpose(2, 0, 1), np.float32(1 / 255), dtype=np.float32)
+        return {
+            "image": torch.from_numpy(chw),  # (3, H, W)
+            "mask": torch.from_numpy(mask.astype(np.int64)),  # (H, W)
+            "path": str(self.items[index].image),
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"CrackDataset({len(self)} images, image_size={self.image_size}, resize={self.resize!r}, "
+            f"augment={self.augment_level!r}, seed={self.seed})"
+        )
+
+
+def build_dataset(
+    path_or_index: str | Path | DatasetIndex,
+    split: str,
+    *,
+    image_size: int = 416,
+    resize: str = "stretch",
+    augment: str | bool | None = False,
+    seed: int = 0,
+    strict: bool = False,
+) -> CrackDataset:
+    """A split of any supported dataset as a CrackDataset; a missing split lists those that exist."""
+    index = (
+        path_or_index
+        if isinstance(path_or_index, DatasetIndex)
+        else load_index(path_or_index, strict=strict)
+    )
+    items = index.split(split)
+    if not items:
+        raise CrackSegError(
+            f"{index.root}: the '{split}' split has no usable images"
+            + (
+                f" ({len(index.problems)} problems; run `crackseg data inspect`)."
+                if index.problems
+                else "."
+            )
+        )
+    return CrackDataset(
+        items,
+        image_size=image_size,
+        resize=resize,
+        augment=augment,
+        seed=seed,
+        strict=strict,
+        class_names=index.class_names,
+    )
