@@ -103,6 +103,7 @@ def test_small_holes_are_filled():
     assert crack.n_branches == 1  # no loop around the hole
     assert crack.length_px == pytest.approx(160, rel=0.02)
     assert crack.area_px == mask.sum()  # the area is the mask's own
+    assert local_width_map(mask)[126, 100] == 0  # and the hole is not painted as crack
 
 
 def test_small_components_are_ignored_and_counted():
@@ -183,9 +184,11 @@ def test_read_binary_mask_formats(tmp_path):
     )  # RGBA with an opaque alpha channel: alpha is not a crack
     Image.fromarray(mask * 255).save(tmp_path / "c.jpg", quality=70)  # faint JPEG artefacts
     for name in ("a.png", "b.png"):
-        np.testing.assert_array_equal(read_binary_mask(tmp_path / name), mask > 0)
-    jpeg = read_binary_mask(tmp_path / "c.jpg")
-    assert (jpeg != (mask > 0)).sum() < 10
+        binary, note = read_binary_mask(tmp_path / name)
+        np.testing.assert_array_equal(binary, mask > 0)
+        assert note is None
+    jpeg, note = read_binary_mask(tmp_path / "c.jpg")
+    assert (jpeg != (mask > 0)).sum() < 10 and "thresholded" in note
 
 
 def run_cli(capsys, *args) -> tuple[int, str, str]:
@@ -227,6 +230,18 @@ def test_cli_plain_output_and_min_area(tmp_path, capsys):
     code, out, _ = run_cli(capsys, tmp_path / "m.png", "--min-area", "5")
     assert code == 0
     assert "1 crack(s)" in out and "1 speck(s) under 5 px ignored" in out
+
+
+def test_cli_notes_converted_masks_and_skips_ignore_pixels(tmp_path, capsys):
+    mask = stroke(segment(100, 0), 3)
+    Image.fromarray(mask * 255).save(tmp_path / "j.jpg", quality=70)
+    with_ignore = mask.copy()
+    with_ignore[10:20, 10:60] = 255  # an ignore region: not a crack
+    Image.fromarray(with_ignore).save(tmp_path / "i.png")
+    code, out, err = run_cli(capsys, tmp_path / "j.jpg", tmp_path / "i.png", "--json")
+    assert code == 0
+    assert f"note: {tmp_path / 'j.jpg'}" in err
+    assert [im["count"] for im in json.loads(out)["images"]] == [1, 1]
 
 
 @pytest.mark.parametrize("content", [None, b"not an image"])

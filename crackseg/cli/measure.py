@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 EPILOG = """\
-Masks: any image where nonzero = crack ({0,1}, {0,255}, palette or RGB; JPEG is thresholded at
-128). Per crack: centreline length (skeleton with short spurs pruned; round or blunt ends add
+Masks: any image where nonzero = crack: {0,1}, {0,255}, palette or black-and-colour RGB
+({0,1,255} masks: 255 = ignore, not measured; anti-aliased or JPEG masks are thresholded at 128,
+with a note on stderr). Per crack: centreline length (skeleton with short spurs pruned; round or blunt ends add
 nothing, a crack that runs out of the image is measured to the edge), mean and max width (local
 width from a distance transform along the skeleton, junctions left out), orientation in degrees
 (0 = horizontal, counter-clockwise on screen positive, in (-90, 90]) and bounding box (x, y, w, h).
@@ -92,6 +93,7 @@ def _table(reports) -> str:
 
 def run(args) -> int:
     import json
+    import sys
     from pathlib import Path
 
     from PIL import Image
@@ -113,7 +115,9 @@ def run(args) -> int:
 
     reports = []
     for path in args.masks:
-        mask = read_binary_mask(path)
+        mask, note = read_binary_mask(path)
+        if note:
+            print(f"crackseg measure: note: {path}: {note}", file=sys.stderr)
         report = measure_cracks(
             mask, mm_per_px=args.mm_per_px, min_area_px=args.min_area, source=str(path)
         )

@@ -85,10 +85,10 @@ def _edge_gap(box: tuple[slice, slice], shape: tuple[int, int]) -> np.ndarray:
 def _measure_one(component: np.ndarray, edge_gap: np.ndarray) -> tuple[dict, np.ndarray]:
     """Figures for one crack crop (h, w) bool, padded by one background pixel on each side,
     and its width map (every crack pixel coloured by the width at its nearest skeleton pixel)."""
-    component = _fill_small_holes(component, max(9.0, float(_local_width(component).max()) ** 2))
-    width = _local_width(component)  # (h, w)
+    filled = _fill_small_holes(component, max(9.0, float(_local_width(component).max()) ** 2))
+    width = _local_width(filled)  # (h, w)
     half = width / 2
-    skel = prune_spurs(skeletonize(component, method="lee"), half)
+    skel = prune_spurs(skeletonize(filled, method="lee"), half)
     if not skel.any():  # cannot happen for a non-empty crop; keep the widest pixel if it does
         skel = width == width.max()
     summary = summarise(skel, half, edge_gap)

@@ -6,40 +6,24 @@ import csv
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from crackseg.errors import CrackSegError
 
-LOSSY = {".jpg", ".jpeg"}
 
+def read_binary_mask(path: str | Path) -> tuple[np.ndarray, str | None]:
+    """Read a mask file as (H, W) bool, crack = True, plus a note when a conversion rule was needed.
 
-def read_binary_mask(path: str | Path) -> np.ndarray:
-    """Read a mask image as (H, W) bool: nonzero (in any colour channel) = crack.
-
-    {0, 1}, {0, 255}, palette and RGB masks all work; an alpha channel is ignored. JPEG masks are
-    thresholded at 128 instead, because lossy compression leaves faint non-zero pixels around
-    every edge.
+    Values follow `crackseg.data.read_mask` (one reader for the whole project): {0, 1}, {0, 255},
+    any single non-zero value, palette and two-colour RGB masks are binary as they stand;
+    {0, 1, 255} masks use 255 as ignore, which is not measured; anti-aliased or JPEG-saved masks
+    are thresholded at half range (noted). Unreadable files raise CrackSegError naming the file.
     """
-    path = Path(path)
-    try:
-        with Image.open(path) as image:
-            mask = np.asarray(image)
-            if image.mode in ("RGBA", "LA", "PA"):
-                mask = mask[..., :-1]  # (H, W, C - 1) without alpha
-    except FileNotFoundError:
-        raise CrackSegError(f"{path}: no such mask file") from None
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise CrackSegError(
-            f"{path}: cannot read it as a mask image ({err}); give a PNG/TIFF/BMP with "
-            f"nonzero = crack"
-        ) from None
-    if mask.ndim == 3:
-        mask = mask.max(axis=2)
+    from crackseg.data.io import read_mask_checked  # lazy: crackseg.data pulls in torch
+
+    mask, note = read_mask_checked(path)
     if mask.ndim != 2 or mask.size == 0:
         raise CrackSegError(f"{path}: a mask must be one 2-D image, got shape {mask.shape}")
-    if path.suffix.lower() in LOSSY:
-        return mask >= 128
-    return mask != 0
+    return mask == 1, note
 
 
 def write_csv(path: str | Path, rows: list[dict], columns: list[str]) -> None:

@@ -3,7 +3,7 @@
 The skeleton comes from scikit-image (`skeletonize`, Lee's method, which leaves fewer spurs than
 Zhang's on ragged edges); this module only walks it. Length is measured along each branch as a
 polyline through every `STEP`-th pixel, because counting 8-neighbour steps (1 or sqrt(2) each)
-overestimates a crack at 22.5 degrees by 8% and a curve by about 5%.
+read a 22.5-degree line 7% long and the synthetic curved cracks 5% long on average (measured).
 """
 
 from __future__ import annotations
@@ -130,9 +130,12 @@ def _tip_radius(graph: Graph, branch: Branch, end: int, half_width: np.ndarray) 
 def prune_spurs(
     skel: np.ndarray, half_width: np.ndarray, *, min_branch_px: float = 3.0, passes: int = 3
 ) -> np.ndarray:
-    """Remove spurs: branches from a free tip to a junction that reach less than
-    max(2 * half-width at the junction, `min_branch_px`) from the junction centre, i.e. that do
-    not leave the crack they sprout from. At each junction the longest branch is always kept.
+    """Remove spurs, the short side branches a skeleton grows towards bumps in a crack's edge.
+
+    A branch from a free tip to a junction is a spur when its reach (length from the junction
+    centre plus the tip's half-width r_tip) is under max(2 r_j, r_j + 2 r_tip + 1, min_branch_px),
+    r_j the half-width at the junction: it ends inside the crack it sprouts from, or sticks out
+    by less than its own width + 1 px. The longest branch at a junction is always kept.
     """
     skel = skel.copy()
     for _ in range(passes):
@@ -167,7 +170,7 @@ class SkeletonSummary:
 
     length: float  # along the branches, tips at the image border extended to it
     n_branches: int  # tip-to-junction and junction-to-junction branches (a loop counts 1)
-    tips: list[tuple[np.ndarray, float]]  # (row/col point, half-width) per tip
+    n_tips: int
     junctions: list[tuple[np.ndarray, float]]  # (centre, half-width) per junction of degree 3+
 
 
@@ -183,7 +186,7 @@ def summarise(
     pixel centre to the image edge; None = no border in reach).
     """
     graph = build_graph(skel)
-    length, tips = 0.0, []
+    length, n_tips = 0.0, 0
     for branch in graph.branches:
         points = branch_points(graph, branch)
         length += polyline_length(points)
@@ -192,15 +195,15 @@ def summarise(
             if radius is None:
                 continue
             tip = points[0 if end == 0 else -1]
-            tips.append((tip, radius))
+            n_tips += 1
             if edge_gap is not None:
                 gap = float(edge_gap[int(round(tip[0])), int(round(tip[1]))])
                 length += gap if gap <= radius + 1 else 0.0
-    junctions, ends = [], len(tips)
+    junctions, ends = [], n_tips
     for j, pixels in enumerate(graph.junction_pixels):
         if graph.degree[j] >= 3:
             junctions.append((graph.centre(j), float(half_width[pixels[:, 0], pixels[:, 1]].max())))
             ends += graph.degree[j]
     # branches run between tips and junctions of 3+; pixel clusters of degree 2 do not split them
     n_branches = max(ends // 2, 1 if graph.branches else 0)
-    return SkeletonSummary(length, n_branches, tips, junctions)
+    return SkeletonSummary(length, n_branches, n_tips, junctions)
