@@ -33,9 +33,9 @@ def square_line(cls=0, coords=SQUARE) -> str:
 def make_ultralytics(root: Path, splits=None, yaml_text=None) -> Path:
     """images/<split>/i.jpg + labels/<split>/i.txt (a square each) + data.yaml; returns the yaml."""
     splits = splits or {"train": 3, "val": 2}
-    for split, n in splits.items():
+    for k, (split, n) in enumerate(splits.items()):
         for i in range(n):
-            write_image(root / "images" / split / f"{split}{i}.png", seed=i)
+            write_image(root / "images" / split / f"{split}{i}.png", seed=1000 * k + i)
             write_label(root / "labels" / split / f"{split}{i}.txt", [square_line()])
     keys = "".join(f"{s}: images/{s}\n" for s in splits)
     yaml_path = root / "data.yaml"

@@ -31,3 +31,48 @@ def test_render_crack_stays_inside_and_branches():
     assert mask[0].sum() == mask[-1].sum() == mask[:, 0].sum() == mask[:, -1].sum() == 0
     straight_mask, straight_length, _ = render_crack("straight", width=4, size=256, seed=0)
     assert length > straight_length * 1.1  # branches add length
+
+
+def test_synthesize_writes_ultralytics_layout_with_exact_labels(tmp_path):
+    import json
+
+    from crackseg.data import build_dataset, load_index, synthesize
+
+    yaml_path = synthesize(tmp_path / "synth", 20, seed=1, image_size=96)
+    index = load_index(yaml_path)
+    assert index.format == "ultralytics" and not index.problems
+    assert {k: len(v) for k, v in index.splits.items()} == {"train": 14, "val": 3, "test": 3}
+    records = json.loads((tmp_path / "synth" / "cracks.json").read_text())["images"]
+    kinds, scenes = set(), set()
+    for split, items in index.splits.items():
+        for item in items:
+            rec = records[f"images/{split}/{item.image.name}"]
+            # the loader's polygon fill gives back exactly the rendered crack pixels
+            assert item.load_mask().sum() == rec["crack_pixels"]
+            for crack in rec["cracks"]:
+                assert 1 <= crack["width_px"] <= 8 and crack["length_px"] > 0.15 * 96
+                assert crack["length_px"] == pytest.approx(
+                    sum(s["length_px"] for s in crack["segments"]), abs=0.01
+                )
+                kinds.add(crack["kind"])
+            scenes.update(rec["scene"])
+    assert kinds == {"curved", "branching"}
+    assert {"joint", "scratch"} <= scenes  # crack-like distractors that are not labelled
+    sample = build_dataset(yaml_path, "val", image_size=96)[0]
+    assert sample["image"].shape == (3, 96, 96)
+
+
+def test_synthesize_is_seeded_and_refuses_foreign_folders(tmp_path):
+    from crackseg.data import synthesize
+    from crackseg.errors import CrackSegError
+
+    a = synthesize(tmp_path / "a", 4, seed=3, image_size=64).parent
+    b = synthesize(tmp_path / "b", 4, seed=3, image_size=64).parent
+    for f in sorted(a.rglob("*.txt")):
+        assert f.read_bytes() == (b / f.relative_to(a)).read_bytes()
+    synthesize(a, 3, seed=3, image_size=64)  # rewriting a synthetic set replaces it
+    assert len(list(a.rglob("*.jpg"))) == 3
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.docx").write_text("precious")
+    with pytest.raises(CrackSegError, match="not empty"):
+        synthesize(tmp_path / "mine", 2)

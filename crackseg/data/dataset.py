@@ -1,8 +1,8 @@
 """The torch Dataset over an index split: load -> resize -> augment -> tensors.
 
-Seeding: sample i of epoch e is augmented with the seed SeedSequence([seed, e, i]), so a run is
-reproducible whatever the number of DataLoader workers, their scheduling or the batch size, and
-each epoch sees new augmentations. Call `set_epoch(e)` before iterating epoch e; the epoch lives
+Seeding: sample i of epoch e is augmented from SeedSequence([seed, e, i]) (one seed per
+transform), so a run is reproducible whatever the number of DataLoader workers, their scheduling
+or the batch size, and each epoch sees new augmentations. Call `set_epoch(e)` before iterating epoch e; the epoch lives
 in shared memory, so this also reaches persistent workers.
 """
 
@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from crackseg.data.index import DatasetIndex, Item, load_index
-from crackseg.data.transforms import RESIZE_MODES, build_augment, resize_pair
+from crackseg.data.transforms import RESIZE_MODES, build_augment, resize_pair, seed_augment
 from crackseg.errors import CrackSegError
 
 
@@ -62,10 +62,6 @@ class CrackDataset(Dataset):
     def epoch(self) -> int:
         return int(self._epoch.item())
 
-    def sample_seed(self, index: int) -> int:
-        """The augmentation seed of one sample: a function of (seed, epoch, index) only."""
-        return int(np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1)[0])
-
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Resized, augmented uint8 arrays: image (H, W, 3), mask (H, W)."""
         item = self.items[index]
@@ -73,7 +69,7 @@ class CrackDataset(Dataset):
         mask = item.load_mask(image.shape[:2], strict=self.strict)  # (H, W)
         image, mask = resize_pair(image, mask, self.image_size, self.resize)
         if self.augment is not None:
-            self.augment.set_random_seed(self.sample_seed(index))
+            seed_augment(self.augment, [self.seed, self.epoch, index])
             out = self.augment(image=image, mask=mask)
             image, mask = out["image"], out["mask"]
         return image, mask

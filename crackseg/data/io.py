@@ -167,9 +167,14 @@ def _read_mat_mask(path: Path) -> np.ndarray:
     from scipy.io import loadmat
 
     try:
-        seg = loadmat(path)["groundTruth"][0, 0]["Segmentation"]
+        gt = loadmat(path, squeeze_me=True, struct_as_record=False)["groundTruth"]
+        while isinstance(gt, np.ndarray) and gt.dtype == object and gt.size == 1:
+            gt = gt.item()  # a struct inside a 1x1 cell
+        seg = np.asarray(gt.Segmentation)
+        if seg.ndim != 2:
+            raise ValueError(f"Segmentation has shape {seg.shape}")
     except Exception as err:  # scipy raises many types for bad .mat files
         raise CrackSegError(
             f"{path}: not a CrackForest-style .mat mask ({err}). Convert masks to PNG."
         ) from None
-    return (np.asarray(seg) >= 2).astype(np.uint8)
+    return (seg >= 2).astype(np.uint8)

@@ -8,6 +8,8 @@ versions would be longer and slower. The pipelines below are resized-size agnost
 
 from __future__ import annotations
 
+import random
+
 import albumentations as A
 import cv2
 import numpy as np
@@ -112,3 +114,26 @@ def build_augment(level: str | bool | None) -> A.Compose | None:
             _degrade(p=0.5, strength=1.0),
         ]
     return A.Compose(steps, mask_interpolation=cv2.INTER_NEAREST, seed=0)
+
+
+def _nodes(pipeline) -> list:
+    """Every transform and composition in a pipeline, depth first."""
+    out = [pipeline]
+    for child in getattr(pipeline, "transforms", []):
+        out += _nodes(child)
+    return out
+
+
+def seed_augment(pipeline: A.Compose, entropy: int | list[int]) -> None:
+    """Give every transform of the pipeline its own seed drawn from `entropy`.
+
+    albumentations' own `set_random_seed` hands the same seed to every child, so each call's
+    coin flips come out identical (all transforms applied, or none); distinct seeds fix that.
+    """
+    nodes = _nodes(pipeline)
+    for node, state in zip(
+        nodes, np.random.SeedSequence(entropy).generate_state(len(nodes)), strict=True
+    ):
+        node.seed = int(state)
+        node.random_generator = np.random.default_rng(int(state))
+        node.py_random = random.Random(int(state))

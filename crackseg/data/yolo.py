@@ -205,8 +205,8 @@ def _index(
             )
             label = label_path(image)
             label_dirs.add(label.parent)
-            if not label.is_file():
-                items.append(Item(image))
+            if not label.exists():
+                items.append(Item(image))  # no label file: an image without cracks
                 continue
             polygons = parse_label(label, names, crack_ids, problems)
             if polygons is not None:
