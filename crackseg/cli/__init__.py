@@ -13,7 +13,7 @@ import sys
 from crackseg.errors import CrackSegError
 
 # (module under crackseg.cli, in the order shown by --help)
-COMMANDS = ["models", "demo"]
+COMMANDS = ["train", "evaluate", "predict", "models", "data", "measure", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     except CrackSegError as err:
         print(f"crackseg {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `crackseg measure ... --json | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"crackseg {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,50 @@
+"""`crackseg evaluate`: metrics table (and JSON) for a checkpoint on a dataset split."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="measure a checkpoint on a dataset split",
+        description="Crack IoU, F1 (Dice), precision, recall, mIoU, pixel accuracy, ODS/OIS F1 "
+        "and tolerance F1, accumulated over the whole split at the labels' native resolution.",
+    )
+    p.add_argument("--checkpoint", required=True, help="a .ckpt written by crackseg train")
+    p.add_argument("--data", required=True, help="dataset folder or .yaml")
+    p.add_argument("--split", default="test", help="train, val or test (default test)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--out", help="folder for metrics.json and pr_curve.png "
+                   "(default: eval_<split> next to the checkpoint)")  # fmt: skip
+    p.add_argument(
+        "--threshold", type=float, help="crack probability threshold (default: the run's)"
+    )
+    p.add_argument("--tolerance", type=int, default=2, help="pixel tolerance of tol_f1 (default 2)")
+    p.add_argument("--tta", action="store_true", help="average with a horizontally flipped pass")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from crackseg.evaluate import evaluate_checkpoint
+    from crackseg.metrics import format_table
+
+    out = args.out or Path(args.checkpoint).parent / f"eval_{args.split}"
+    result = evaluate_checkpoint(args.checkpoint, args.data, split=args.split, device=args.device,
+                                 batch_size=args.batch_size, workers=args.workers, tta=args.tta,
+                                 threshold=args.threshold, tolerance_px=args.tolerance, out=out)  # fmt: skip
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        n = int(result["metrics"]["images"])
+        title = f"{args.checkpoint} on {args.data} [{args.split}, {n} images]"
+        print(format_table(result["metrics"], title=title))
+        print(f"wrote {', '.join(result['files'])}")
+    return 0

@@ -1,0 +1,130 @@
+"""One epoch of training and one pass of evaluation; no files, no config, no printing.
+
+The orchestration (run folder, checkpoints, logging, resume) lives in `crackseg.train`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import Tensor, nn
+
+from crackseg.metrics import SegMetrics, probs_from_logits
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or inf; the caller keeps the last good checkpoint."""
+
+
+def normalize(images: Tensor, mean, std) -> Tensor:
+    """(B, 3, H, W) in [0, 1] -> (images - mean) / std, per channel."""
+    mean = torch.as_tensor(mean, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
+    std = torch.as_tensor(std, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
+    return (images - mean) / std
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """Mixed-precision context for `dtype` (bf16/fp16) or a no-op for full precision."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: Iterable,
+    *,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: nn.Module,
+    lr_for_step: Callable[[int], float],
+    step: int,
+    device: torch.device,
+    mean,
+    std,
+    amp_dtype: torch.dtype | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    accum_steps: int = 1,
+    grad_clip: float | None = None,
+    ema=None,
+    max_steps: int | None = None,
+    on_batch: Callable[[dict], None] | None = None,
+) -> tuple[dict[str, float], int]:
+    """Train over `loader`; returns ({"loss", "images", "seconds", "images_per_s"}, next step).
+
+    `step` counts optimizer steps (the schedule's unit); with `accum_steps` > 1 gradients of
+    that many batches are summed before each step. Raises NonFiniteLoss on a NaN/inf loss.
+    """
+    model.train()
+    total_loss, images_seen, start = 0.0, 0, time.perf_counter()
+    optimizer.zero_grad(set_to_none=True)
+    for i, batch in enumerate(loader):
+        if max_steps is not None and i >= max_steps * accum_steps:
+            break
+        images = normalize(batch["image"].to(device, non_blocking=True), mean, std)
+        targets = batch["mask"].to(device, non_blocking=True)  # (B, H, W)
+        with autocast(device, amp_dtype):
+            logits = model(images)  # (B, K, H, W)
+        loss = loss_fn(logits.float(), targets)
+        if not torch.isfinite(loss):
+            raise NonFiniteLoss(f"loss is {loss.item()} at step {step} (batch {i})")
+        (scaler.scale(loss / accum_steps) if scaler else loss / accum_steps).backward()
+        total_loss += loss.item() * len(images)
+        images_seen += len(images)
+        if (i + 1) % accum_steps == 0:
+            for group in optimizer.param_groups:
+                group["lr"] = lr_for_step(step)
+            if scaler:
+                scaler.unscale_(optimizer)
+            if grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            if scaler:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            if ema is not None:
+                ema.update(getattr(model, "module", model))
+        if on_batch:
+            seconds = time.perf_counter() - start
+            on_batch({"loss": loss.item(), "images_per_s": images_seen / seconds, "step": step})
+    seconds = time.perf_counter() - start
+    stats = {
+        "loss": total_loss / max(1, images_seen),
+        "images": images_seen,
+        "seconds": seconds,
+        "images_per_s": images_seen / max(seconds, 1e-9),
+    }
+    return stats, step
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: Iterable,
+    metrics: SegMetrics,
+    *,
+    device: torch.device,
+    mean,
+    std,
+    amp_dtype: torch.dtype | None = None,
+    predict: Callable[[Tensor], Tensor] | None = None,
+) -> SegMetrics:
+    """Accumulate `metrics` over `loader` (crack probabilities vs targets); returns `metrics`.
+
+    `predict` maps normalised images to logits (default: the model itself); pass a sliding-window
+    or TTA predictor to evaluate exactly what `crackseg predict` does.
+    """
+    model.eval()
+    predict = predict or model
+    for batches in loader:
+        for batch in batches if isinstance(batches, list) else [batches]:  # grouped by size
+            images = normalize(batch["image"].to(device), mean, std)
+            with autocast(device, amp_dtype):
+                logits = predict(images)  # (B, K, H, W)
+            metrics.update(probs_from_logits(logits).cpu(), batch["mask"])
+    return metrics

@@ -1,0 +1,114 @@
+"""Inference on images of any size: rescale, sliding window with blending, flip TTA.
+
+An image no larger than the model's window gets one plain forward pass (the models pad internally).
+A larger one is cut into window-sized tiles with the einops `tile`/`untile` of `crackseg.imageops`;
+with `overlap`, four tilings shifted by half a window are blended with a tent weight, so every pixel
+is predicted from 4 windows and tile seams disappear.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from einops import rearrange, repeat
+from torch import Tensor, nn
+
+from crackseg.engine.loop import autocast, normalize
+from crackseg.imageops import tile, untile
+
+
+def tent(size: int) -> Tensor:
+    """1-D weights peaking at the window centre and positive at its edges: (size,)."""
+    i = torch.arange(size, dtype=torch.float32)
+    return torch.minimum(i + 0.5, size - i - 0.5) / (size / 2)
+
+
+class Predictor:
+    """Owns inference-time state: model, normalisation, window, scale, TTA."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        window: int,
+        mean,
+        std,
+        device: str | torch.device = "cpu",
+        scale: float = 1.0,
+        overlap: bool = True,
+        tta: bool = False,
+        amp_dtype: torch.dtype | None = None,
+        tiles_per_batch: int = 8,
+    ):
+        self.model = model.eval().to(device)
+        self.window, self.scale, self.overlap, self.tta = window, scale, overlap, tta
+        self.mean, self.std, self.device = mean, std, torch.device(device)
+        self.amp_dtype, self.tiles_per_batch = amp_dtype, tiles_per_batch
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, *, device="cpu", **overrides) -> Predictor:
+        from crackseg.engine.checkpoint import load_model
+
+        model = load_model(path, device=device)
+        cfg = model.config
+        kw = dict(window=cfg.get("image_size", 416), mean=cfg.get("mean"), std=cfg.get("std"),
+                  scale=cfg.get("predict_scale") or 1.0, device=device)  # fmt: skip
+        return cls(model, **{**kw, **overrides})
+
+    def _forward(self, images: Tensor) -> Tensor:
+        with autocast(self.device, self.amp_dtype):
+            return self.model(images).float()
+
+    def _tiled(self, images: Tensor) -> Tensor:
+        """(B, C, H, W) larger than the window -> logits (B, K, H, W), blended tilings."""
+        B, _, H, W = images.shape
+        win = self.window
+        weight = tent(win)[:, None] * tent(win)[None, :]  # (win, win)
+        shifts = [(0, 0), (win // 2, 0), (0, win // 2), (win // 2, win // 2)]
+        acc, total = None, torch.zeros(H, W)
+        for dy, dx in shifts if self.overlap else shifts[:1]:
+            ph, pw = -(H + dy) % win, -(W + dx) % win
+            padded = F.pad(images, (dx, pw, dy, ph))  # zeros = the mean colour after normalising
+            p1, p2 = padded.shape[-2] // win, padded.shape[-1] // win
+            tiles = tile(
+                rearrange(padded, "b c h w -> h w b c"), win, win
+            )  # (p1*p2, win, win, B, C)
+            tiles = rearrange(tiles, "n h w b c -> (n b) c h w")
+            logits = torch.cat([self._forward(t) for t in tiles.split(self.tiles_per_batch)])
+            logits = rearrange(logits.cpu(), "(n b) k h w -> n h w b k", b=B)
+            canvas = rearrange(untile(logits, p1, p2), "h w b k -> b k h w")
+            w = repeat(weight, "h w -> (p1 h) (p2 w)", p1=p1, p2=p2)
+            canvas, w = canvas[..., dy : dy + H, dx : dx + W], w[dy : dy + H, dx : dx + W]
+            acc = canvas * w if acc is None else acc + canvas * w
+            total += w
+        return acc / total
+
+    @torch.no_grad()
+    def logits(self, images: Tensor) -> Tensor:
+        """Normalised images (B, C, H, W) -> logits (B, K, H, W) at the same size."""
+        H, W = images.shape[-2:]
+        x = images.to(self.device)
+        if self.scale != 1.0:
+            size = (max(1, round(H * self.scale)), max(1, round(W * self.scale)))
+            x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+        big = max(x.shape[-2:]) > self.window
+        run = self._tiled if big else (lambda t: self._forward(t).cpu())
+        logits = run(x)
+        if self.tta:
+            logits = (logits + run(x.flip(-1)).flip(-1)) / 2
+        if logits.shape[-2:] != (H, W):
+            logits = F.interpolate(logits, size=(H, W), mode="bilinear", align_corners=False)
+        return logits
+
+    def __call__(self, images: Tensor) -> Tensor:
+        return self.logits(images)
+
+    def predict_probs(self, image: np.ndarray) -> np.ndarray:
+        """One uint8 RGB image (H, W, 3) -> crack probability (H, W) float32 in [0, 1]."""
+        from crackseg.metrics import probs_from_logits
+
+        x = torch.tensor(image).permute(2, 0, 1)[None].float() / 255  # (1, 3, H, W)
+        return probs_from_logits(self.logits(normalize(x, self.mean, self.std)))[0].numpy()

@@ -1,0 +1,12 @@
+"""Shared fixtures: one tiny synthetic dataset per session (the real loader path)."""
+
+import pytest
+
+from crackseg.data import synthesize
+
+
+@pytest.fixture(scope="session")
+def synth_yaml(tmp_path_factory):
+    """24 synthetic 64x64 images in the Ultralytics layout: train 16, val 4, test 4."""
+    return synthesize(tmp_path_factory.mktemp("synth"), 24, seed=0, image_size=64,
+                      splits=(0.67, 0.165, 0.165))  # fmt: skip

@@ -1,0 +1,82 @@
+"""Engine pieces: schedule, checkpoints, EMA, config layering, sliding-window inference."""
+
+import pytest
+import torch
+
+import crackseg
+from crackseg.config import resolve_config
+from crackseg.engine.checkpoint import load_model, read_checkpoint, save_checkpoint
+from crackseg.engine.ema import ModelEMA
+from crackseg.engine.schedule import lr_at
+from crackseg.errors import CrackSegError
+from crackseg.inference import Predictor
+
+
+def test_lr_schedule_warms_up_then_decays():
+    kw = dict(base_lr=1.0, total_steps=100, warmup_steps=10, min_lr_ratio=0.0)
+    assert lr_at(0, **kw) == pytest.approx(0.1)
+    assert lr_at(9, **kw) == pytest.approx(1.0)
+    assert lr_at(10, **kw) == pytest.approx(1.0)
+    assert lr_at(55, **kw) == pytest.approx(0.5)  # cosine half way
+    assert lr_at(100, **kw) == pytest.approx(0.0, abs=1e-12)
+    assert lr_at(55, **kw, schedule="poly", power=1.0) == pytest.approx(0.5)
+
+
+def test_checkpoint_is_atomic_safe_and_self_describing(tmp_path):
+    model = crackseg.build_model("unet_small", base_channels=4, depth=2)
+    path = save_checkpoint({"model": dict(model.preset), "state_dict": model.state_dict(),
+                            "config": {"image_size": 64}}, tmp_path / "run" / "a.ckpt")  # fmt: skip
+    assert [p.name for p in path.parent.iterdir()] == ["a.ckpt"]  # no temporary left behind
+    rebuilt = load_model(path)
+    assert rebuilt.config == {"image_size": 64} and not rebuilt.training
+    x = torch.randn(1, 3, 32, 32)
+    torch.testing.assert_close(rebuilt(x), model.eval()(x))
+    (tmp_path / "junk.ckpt").write_bytes(b"\x00" * 10)
+    with pytest.raises(CrackSegError, match="junk.ckpt: not a readable checkpoint"):
+        read_checkpoint(tmp_path / "junk.ckpt")
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "other.ckpt")
+    with pytest.raises(CrackSegError, match="not a crackseg checkpoint"):
+        read_checkpoint(tmp_path / "other.ckpt")
+
+
+def test_ema_tracks_weights():
+    model = torch.nn.Linear(2, 2)
+    ema = ModelEMA(model, decay=0.5)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    for _ in range(50):
+        ema.update(model)
+    torch.testing.assert_close(ema.module.weight, model.weight)
+
+
+def test_config_layers_defaults_yaml_and_flags(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("epochs: 7\nlr: 0.01\nmodel: unet\n")
+    cfg = resolve_config(recipe, {"lr": 0.5, "batch_size": None})
+    assert (cfg.epochs, cfg.lr, cfg.model, cfg.batch_size) == (7, 0.5, "unet", 8)
+    recipe.write_text("epoch: 7\n")
+    with pytest.raises(CrackSegError, match="r.yaml: unknown option 'epoch'"):
+        resolve_config(recipe)
+
+
+def test_predictor_equals_plain_forward_when_no_tiling_is_needed():
+    torch.manual_seed(0)
+    model = crackseg.build_model("unet_small", base_channels=4, depth=2).eval()
+    predictor = Predictor(model, window=64, mean=(0, 0, 0), std=(1, 1, 1))
+    x = torch.randn(2, 3, 64, 50)
+    torch.testing.assert_close(predictor.logits(x), model(x))
+
+
+def test_tiled_prediction_blends_back_to_the_full_image():
+    torch.manual_seed(0)
+    pointwise = torch.nn.Conv2d(3, 2, 1).eval()  # no context: tiling must change nothing
+    for overlap in (False, True):
+        predictor = Predictor(pointwise, window=32, mean=(0, 0, 0), std=(1, 1, 1), overlap=overlap)
+        x = torch.randn(1, 3, 100, 75)
+        torch.testing.assert_close(predictor.logits(x), pointwise(x), atol=1e-5, rtol=0)
+
+
+def test_tta_and_scale_keep_the_input_size():
+    model = crackseg.build_model("unet_small", base_channels=4, depth=2).eval()
+    predictor = Predictor(model, window=32, mean=(0, 0, 0), std=(1, 1, 1), tta=True, scale=0.5)
+    assert predictor.logits(torch.randn(1, 3, 90, 70)).shape == (1, 2, 90, 70)
