@@ -101,3 +101,17 @@ def test_workers_reproduce_single_process_batches(tiny_set):
     got1, _, _ = _epoch(ds, 1, workers=2, loader=loader)  # persistent workers see set_epoch
     assert torch.equal(ref0, got0) and torch.equal(ref0m, got0m) and torch.equal(ref1, got1)
     assert not torch.equal(ref0, ref1)
+
+
+def test_compact_samples_convert_to_the_float_contract(tiny_set):
+    from crackseg.data import batch_to_float
+
+    full = build_dataset(tiny_set, "train", image_size=48, augment="default")
+    compact = build_dataset(tiny_set, "train", image_size=48, augment="default", compact=True)
+    c = compact[2]
+    assert c["image"].dtype == torch.uint8 and c["mask"].dtype == torch.uint8
+    batch = batch_to_float(torch.utils.data.default_collate([c]))
+    assert batch["image"].dtype == torch.float32 and batch["mask"].dtype == torch.int64
+    assert torch.allclose(batch["image"][0], full[2]["image"]) and torch.equal(
+        batch["mask"][0], full[2]["mask"]
+    )

@@ -5,7 +5,7 @@ train = build_dataset(index, "train", augment="default")
 yaml_path = synthesize("runs/synth", 200)       # Ultralytics layout with exact masks
 """
 
-from crackseg.data.dataset import CrackDataset, build_dataset
+from crackseg.data.dataset import CrackDataset, batch_to_float, build_dataset
 from crackseg.data.index import DatasetIndex, Item, Problem, load_index
 from crackseg.data.io import read_image, read_mask
 from crackseg.data.synth_dataset import synthesize
@@ -13,6 +13,7 @@ from crackseg.data.synth_dataset import synthesize
 __all__ = [
     "CrackDataset",
     "DatasetIndex",
+    "batch_to_float",
     "Item",
     "Problem",
     "build_dataset",

@@ -23,7 +23,9 @@ class CrackDataset(Dataset):
     """Items -> {"image": float32 (3, H, W) in [0, 1], "mask": int64 (H, W) in {0, 1, 255}, "path"}.
 
     Images are not mean/std-normalised (the engine does that). With resize="native" images keep
-    their size, so batches need equal-sized images (or batch_size=1).
+    their size, so batches need equal-sized images (or batch_size=1). compact=True returns uint8
+    image (3, H, W) and mask (H, W) instead; `batch_to_float` converts a batch after the
+    DataLoader (float32 + int64 took 2.7 ms per 416 px image to pass between processes here).
     """
 
     def __init__(
@@ -36,6 +38,7 @@ class CrackDataset(Dataset):
         seed: int = 0,
         strict: bool = False,
         class_names: list[str] | None = None,
+        compact: bool = False,
     ):
         if resize not in RESIZE_MODES:
             raise CrackSegError(f"resize={resize!r}: expected one of {', '.join(RESIZE_MODES)}")
@@ -49,6 +52,7 @@ class CrackDataset(Dataset):
         self.seed = int(seed)
         self.strict = strict
         self.class_names = class_names or ["crack"]
+        self.compact = compact
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
 
     def __len__(self) -> int:
@@ -76,12 +80,20 @@ class CrackDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         image, mask = self.load(index)
+        path = str(self.items[index].image)
+        if self.compact:  # uint8 both: 4x-8x less to pass from DataLoader workers (batch_to_float)
+            chw = np.ascontiguousarray(image.transpose(2, 0, 1))
+            return {
+                "image": torch.from_numpy(chw),
+                "mask": torch.from_numpy(mask.copy()),
+                "path": path,
+            }
         # numpy does the uint8 -> float32 step: torch's intra-op threads only slow this down here
         chw = np.multiply(image.transpose(2, 0, 1), np.float32(1 / 255), dtype=np.float32)
         return {
             "image": torch.from_numpy(chw),  # (3, H, W)
             "mask": torch.from_numpy(mask.astype(np.int64)),  # (H, W)
-            "path": str(self.items[index].image),
+            "path": path,
         }
 
     def __repr__(self) -> str:
@@ -100,6 +112,7 @@ def build_dataset(
     augment: str | bool | None = False,
     seed: int = 0,
     strict: bool = False,
+    compact: bool = False,
 ) -> CrackDataset:
     """A split of any supported dataset as a CrackDataset; a missing split lists those that exist."""
     index = (
@@ -125,4 +138,19 @@ def build_dataset(
         seed=seed,
         strict=strict,
         class_names=index.class_names,
+        compact=compact,
     )
+
+
+def batch_to_float(batch: dict, device: torch.device | str | None = None) -> dict:
+    """A compact batch (uint8 images and masks) -> float32 images in [0, 1], int64 masks.
+
+    Moves to `device` first, so on a GPU the conversion happens there. Float batches pass through.
+    """
+    images = (
+        batch["image"].to(device, non_blocking=True) if device else batch["image"]
+    )  # (B, 3, H, W)
+    masks = batch["mask"].to(device, non_blocking=True) if device else batch["mask"]  # (B, H, W)
+    if images.dtype == torch.uint8:
+        images = images.float().div_(255.0)
+    return {**batch, "image": images, "mask": masks.long()}
