@@ -16,9 +16,9 @@ def test_inspect_counts_fractions_duplicates_and_grid(tmp_path):
     write_label(tmp_path / "labels/val/val1.txt", [])  # empty label: a crack-free image
     (tmp_path / "labels/train/train3.txt").unlink()  # image without label
     write_label(tmp_path / "labels/train/ghost.txt", ["0 0 0 1 0 1 1"])  # label without image
-    # exact duplicate across splits, and a near duplicate (slightly brighter copy)
+    # exact duplicate across splits, and a near duplicate (a mirrored, slightly brighter copy)
     shutil.copy(tmp_path / "images/train/train0.png", tmp_path / "images/val/copy.png")
-    arr = np.asarray(Image.open(tmp_path / "images/train/train1.png")).astype(int) + 4
+    arr = np.asarray(Image.open(tmp_path / "images/train/train1.png"))[:, ::-1].astype(int) + 4
     Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(tmp_path / "images/val/near.png")
     summary = inspect_dataset(yaml_path, workers=1, grid=tmp_path / "grid.png", samples=4)
     train, val = summary["splits"]["train"], summary["splits"]["val"]
@@ -29,7 +29,10 @@ def test_inspect_counts_fractions_duplicates_and_grid(tmp_path):
         train["crack_fraction"]["max"] == 51 * 51 / 100**2 and train["crack_fraction"]["min"] == 0
     )
     dup = summary["duplicates"]
-    assert dup["exact_across_splits"] == 1 and dup["near_across_splits"] >= 1
+    assert dup["exact_across_splits"] == 1 and dup["near_across_splits"] == 1
+    assert dup["near_examples"][0][:2] == [
+        str(tmp_path / p) for p in ("images/train/train1.png", "images/val/near.png")
+    ]
     assert Image.open(tmp_path / "grid.png").size[0] > 0
     text = format_report(summary)
     assert "exact across splits" in text and "label-without-image 1" in text

@@ -23,7 +23,7 @@ CANONICAL_SPLITS = {
     "val": "val", "valid": "val", "validation": "val", "dev": "val",
     "test": "test", "testing": "test",
 }  # fmt: skip
-_SPLIT_PREFIX = re.compile(r"^(training|train|validation|valid|val|testing|test)(?![a-z])")
+_SPLIT_PREFIX = re.compile(r"^(training|train|validation|valid|val|testing|test)")
 
 
 def canonical_split(name: str) -> str:
@@ -32,10 +32,8 @@ def canonical_split(name: str) -> str:
 
 
 def split_from_name(name: str) -> str | None:
-    """The split a folder name stands for ('train_img' -> 'train', 'valcrop' -> 'val'), if any."""
+    """The split a folder name starts with ('train_img' -> 'train', 'valcrop' -> 'val'), if any."""
     m = _SPLIT_PREFIX.match(name.lower())
-    if m is None and re.match(r"^(train|val|test)", name.lower()):  # 'traincrop', 'testdata'
-        m = re.match(r"^(train|val|test)", name.lower())
     return canonical_split(m.group(1)) if m else None
 
 
@@ -100,17 +98,16 @@ class Item:
             return mask
         hw = tuple(hw) if hw is not None else image_size(self.image)
         mask = np.zeros(hw, np.uint8)
-        # draw order: other classes, crack, then ignore on top
-        ordered = sorted(self.polygons, key=lambda p: {0: 0, 1: 1}.get(p[0], 2))
-        fill_polygons(ordered, hw, mask)
-        for value, rle in self.rles:
-            region = checked_rle_decode(rle, str(self.label))
-            if region.shape != hw:
-                raise CrackSegError(
-                    f"{self.label}: RLE for {self.image.name} is {region.shape[1]}x"
-                    f"{region.shape[0]} but the image is {hw[1]}x{hw[0]}. Re-export the dataset."
-                )
-            mask[region > 0] = value
+        for value in (1, 255):  # crack first, ignore on top; other classes stay background
+            fill_polygons([p for p in self.polygons if p[0] == value], hw, mask)
+            for _, rle in (r for r in self.rles if r[0] == value):
+                region = checked_rle_decode(rle, str(self.label))
+                if region.shape != hw:
+                    raise CrackSegError(
+                        f"{self.label}: RLE for {self.image.name} is {region.shape[1]}x"
+                        f"{region.shape[0]} but the image is {hw[1]}x{hw[0]}. Re-export the dataset."
+                    )
+                mask[region > 0] = value
         return mask
 
     @property
@@ -208,23 +205,20 @@ def load_index(path: str | Path, *, strict: bool = False) -> DatasetIndex:
 
 
 def check_image_mask_sizes(item: Item, problems: Problems) -> bool:
-    """Header-only size check of an image against its mask file; False (and a problem) if they differ."""
-    try:
-        ih = image_size(item.image)
-        mh = mask_size(item.mask_file)
-    except CrackSegError as err:
+    """Header-only size check of an image against its mask file; False (and a problem) if not equal."""
+    sizes = []
+    for path, read in ((item.image, image_size), (item.mask_file, mask_size)):
+        try:
+            sizes.append(read(path))
+        except CrackSegError as err:
+            message = str(err).removeprefix(f"{path}: ").rsplit(". ", 1)[0]
+            problems.add(path, message, "Fix or remove the file", "unreadable-file", skipped=True)
+            return False
+    (ih, iw), (mh, mw) = sizes
+    if (ih, iw) != (mh, mw):
         problems.add(
             item.mask_file,
-            str(err).split(": ", 1)[-1],
-            "Fix or remove the file.",
-            "unreadable-file",
-            skipped=True,
-        )
-        return False
-    if ih != mh:
-        problems.add(
-            item.mask_file,
-            f"mask is {mh[1]}x{mh[0]} but its image {item.image.name} is {ih[1]}x{ih[0]}",
+            f"mask is {mw}x{mh} but its image {item.image.name} is {iw}x{ih}",
             "Export masks at the image size",
             "mask-size-mismatch",
             skipped=True,

@@ -14,12 +14,24 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from crackseg.data.index import DatasetIndex, Item, load_index
 from crackseg.data.io import read_mask_checked
 from crackseg.errors import CrackSegError
 
 NEAR_DUPLICATE_BITS = 4  # perceptual-hash distance (of 64 bits) that counts as a near-duplicate
+_T = Image.Transpose
+_D4 = (
+    None,
+    _T.FLIP_LEFT_RIGHT,
+    _T.FLIP_TOP_BOTTOM,
+    _T.ROTATE_90,
+    _T.ROTATE_180,
+    _T.ROTATE_270,
+    _T.TRANSPOSE,
+    _T.TRANSVERSE,
+)
 _ROBOFLOW_SOURCE = re.compile(
     r"^(.+?)[._-](jpg|jpeg|png)\.rf\.[0-9a-f]{32}$|^(.+?)\.rf\.[0-9a-f]{32}$", re.I
 )
@@ -28,7 +40,6 @@ _ROBOFLOW_SOURCE = re.compile(
 def scan_item(item: Item) -> dict:
     """Decode one image and its mask: size, crack fraction, hashes, or the error met."""
     import imagehash
-    from PIL import Image
 
     out: dict = {"path": str(item.image)}
     try:
@@ -36,7 +47,11 @@ def scan_item(item: Item) -> dict:
         h, w = image.shape[:2]
         out["size"] = f"{w}x{h}"
         out["md5"] = hashlib.md5(item.image.read_bytes()).hexdigest()
-        out["phash"] = int(str(imagehash.phash(Image.fromarray(image))), 16)
+        thumb = Image.fromarray(image).convert("L").resize((32, 32), Image.Resampling.LANCZOS)
+        out["phash"] = [
+            int(str(imagehash.phash(thumb if op is None else thumb.transpose(op))), 16)
+            for op in _D4
+        ]
         if item.mask_file is not None and item.crack_values is None:
             out["mask_note"] = read_mask_checked(item.mask_file)[1]
         mask = item.load_mask((h, w))
@@ -120,7 +135,8 @@ def _stats(values: np.ndarray) -> dict:
 
 
 def _duplicates(scans: list[dict]) -> dict:
-    """Exact duplicates (same bytes) within and across splits; near-duplicates across splits."""
+    """Exact duplicates (same bytes) within and across splits; near-duplicates across splits,
+    also when flipped or rotated by 90 degrees (Roboflow's augmented copies)."""
     ok = [s for s in scans if "md5" in s]
     groups = defaultdict(list)
     for s in ok:
@@ -135,10 +151,11 @@ def _duplicates(scans: list[dict]) -> dict:
         for b in splits[a_i + 1 :]:
             sa = [s for s in ok if s["split"] == a]
             sb = [s for s in ok if s["split"] == b]
-            ha = np.array([s["phash"] for s in sa], np.uint64)
-            hb = np.array([s["phash"] for s in sb], np.uint64)
-            for start in range(0, len(ha), 1024):  # bounded memory: 1024 x len(hb) at a time
-                dist = np.bitwise_count(ha[start : start + 1024, None] ^ hb[None, :])
+            ha = np.array([s["phash"][0] for s in sa], np.uint64)  # (A,)
+            hb = np.array([s["phash"] for s in sb], np.uint64).reshape(len(sb), 8)  # (B, 8)
+            for start in range(0, len(ha), 256):  # bounded memory: 256 x B x 8 at a time
+                xor = ha[start : start + 256, None, None] ^ hb[None]  # (a, B, 8)
+                dist = np.bitwise_count(xor).min(axis=2)  # closest flip/rotation of each B image
                 for i, j in zip(*np.nonzero(dist <= NEAR_DUPLICATE_BITS), strict=True):
                     if sa[start + i]["md5"] != sb[j]["md5"]:
                         near += 1
@@ -236,7 +253,8 @@ def format_report(s: dict) -> str:
     dup = s["duplicates"]
     lines.append(
         f"  duplicates: {dup['exact_within_splits']} exact within splits, {dup['exact_across_splits']} exact "
-        f"across splits, {dup['near_across_splits']} near across splits (phash <= {dup['near_threshold_bits']} bits)"
+        f"across splits, {dup['near_across_splits']} near across splits (phash <= {dup['near_threshold_bits']} bits, "
+        "flips and rotations included)"
         + (
             f", {dup['source_photos_in_several_splits']} source photos in several splits"
             if dup["source_photos_in_several_splits"]

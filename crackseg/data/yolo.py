@@ -114,7 +114,10 @@ def _names(cfg: dict, path: Path) -> list[str]:
             raise CrackSegError(f"{path}: 'names' keys must be class ids 0, 1, ...") from None
     if isinstance(names, list):
         return [str(n) for n in names]
-    return [f"class{i}" for i in range(int(cfg.get("nc", 1)))]
+    try:
+        return [f"class{i}" for i in range(int(cfg.get("nc", 1)))]
+    except (TypeError, ValueError):
+        raise CrackSegError(f"{path}: 'nc' must be a number of classes; add 'names'.") from None
 
 
 def _root(cfg: dict, path: Path, problems: Problems) -> Path:
