@@ -103,6 +103,10 @@ def test_mask_size_mismatch_and_nonbinary_masks(tmp_path):
     assert set(ds[0]["mask"].unique().tolist()) == {0, 1}
     with pytest.raises(CrackSegError, match="mask-size|50x50"):
         load_index(tmp_path, strict=True)
+    (tmp_path / "masks/a.png").unlink()
+    (tmp_path / "images/a.png").unlink()
+    with pytest.raises(CrackSegError, match="b.png: mask is not binary .*1 such files"):
+        inspect_dataset(tmp_path, workers=1, strict=True)
 
 
 def test_nonbinary_mask_fails_in_strict_dataset(tmp_path):

@@ -112,6 +112,11 @@ def inspect_dataset(
             "images_with_crack": int((frac > 0).sum()),
             "nonbinary_masks": sum(bool(s.get("mask_note")) for s in ok),
         }
+    if strict and (found := [s for s in scans if "error" in s or s.get("mask_note")]):
+        first = found[0].get("error") or f"{found[0]['item'].mask_file}: {found[0]['mask_note']}"
+        raise CrackSegError(
+            f"{first} ({len(found)} such files; strict mode: every problem is an error)"
+        )
     summary = {
         "path": str(index.root),
         "format": index.format,
