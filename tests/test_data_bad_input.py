@@ -143,3 +143,31 @@ def test_cli_prints_one_line_and_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("crackseg data: error:") and "empty dataset" in err and "\n" not in err
     assert "Traceback" not in err
+
+
+def test_coco_bad_annotations_name_the_annotation(tmp_path):
+    write_image(tmp_path / "train/a.jpg")
+    write_image(tmp_path / "train/b.jpg", seed=1)
+    write_image(tmp_path / "train/stray.jpg", seed=2)  # not in the json: labels unknown
+    names = ["a.jpg", "b.jpg", "gone.jpg"]
+    images = [{"id": i, "file_name": n, "width": 100, "height": 100} for i, n in enumerate(names)]
+    anns = [
+        {"id": 7, "image_id": 0, "category_id": 1, "segmentation": [[10, 10, 20, 10, 20]]},
+        {"id": 8, "image_id": 1, "category_id": 5, "segmentation": [[10, 10, 20, 10, 20, 20]]},
+    ]
+    path = coco_json(tmp_path / "train/_annotations.coco.json", images, anns)
+    index = load_index(tmp_path)
+    kinds = {p.kind: p for p in index.problems}
+    assert "annotation id 7 of a.jpg: odd number of coordinates (5)" in str(
+        kinds["malformed-label"]
+    )
+    assert "category id 5" in str(kinds["unknown-class"])
+    assert "gone.jpg" in str(kinds["label-without-image"])
+    assert "stray.jpg" in str(kinds["image-not-in-annotations"])
+    assert [i.image.name for i in index.splits["train"]] == ["b.jpg"]
+    path.write_text('{"images": [{"id": 0}], "annotations": []}')
+    with pytest.raises(CrackSegError, match="unexpected COCO structure"):
+        load_index(tmp_path)
+    path.write_text('{"images": [')
+    with pytest.raises(CrackSegError, match="_annotations.coco.json:1: not valid JSON"):
+        load_index(tmp_path)

@@ -40,7 +40,12 @@ def load_coco(folder: Path, problems: Problems, files: list[Path] | None = None)
         split = split_from_name(path.parent.name) or (
             split_from_name(path.stem) or canonical_split("train")
         )
-        file_names, items = _load_split(path, problems, split)
+        try:
+            file_names, items = _load_split(path, problems, split)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise CrackSegError(
+                f"{path}: unexpected COCO structure ({type(err).__name__}: {err}). Re-export it."
+            ) from None
         names = names or file_names
         splits.setdefault(split, []).extend(items)
     return DatasetIndex(folder, "roboflow-coco", splits, names, problems)
