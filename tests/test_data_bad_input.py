@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from test_data_helpers import (
+    coco_json,
     make_ultralytics,
     square_line,
     square_mask,
