@@ -1,7 +1,7 @@
 """Image + mask-file datasets, paired by file stem.
 
 A file is a mask when a folder on its path names masks (masks, labels, gt, groundTruth, lab,
-seg, annotations, ...: DeepCrack `train_lab`, CrackForest `groundTruth`, masonry `*_masks`) or its
+segmentation, annotations, ...: DeepCrack `train_lab`, CrackForest `groundTruth`, masonry `*_masks`) or its
 stem ends in `_mask`, `_gt`, `_label`, ... (Roboflow "Semantic Segmentation Masks" writes
 `x_mask.png` next to `x.jpg`, with `_classes.csv`). Failing both, a folder where every .jpg has a
 .png of the same stem (CRACK500) pairs them. Splits come from folder names (train, valid, test_img,
@@ -28,7 +28,7 @@ from crackseg.errors import CrackSegError
 
 MASK_WORDS = {
     "mask", "masks", "label", "labels", "lab", "gt", "groundtruth", "ground", "truth",
-    "annotation", "annotations", "annot", "seg", "segmentation", "target", "targets",
+    "annotation", "annotations", "annot", "segmentation", "segmentations",
 }  # fmt: skip
 MASK_SUFFIX = re.compile(r"[_\-. ](mask|gt|label|lab|seg|segmentation|annotation)$", re.IGNORECASE)
 BACKGROUND_NAMES = {"background", "_background_", "unlabeled", "unlabelled", "none", "bg"}
