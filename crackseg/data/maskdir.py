@@ -1,11 +1,12 @@
 """Image + mask-file datasets, paired by file stem.
 
 A file is a mask when a folder on its path names masks (masks, labels, gt, groundTruth, lab,
-segmentation, annotations, ...: DeepCrack `train_lab`, CrackForest `groundTruth`, masonry `*_masks`) or its
-stem ends in `_mask`, `_gt`, `_label`, ... (Roboflow "Semantic Segmentation Masks" writes
-`x_mask.png` next to `x.jpg`, with `_classes.csv`). Failing both, a folder where every .jpg has a
-.png of the same stem (CRACK500) pairs them. Splits come from folder names (train, valid, test_img,
-traincrop, ...); with none, everything is 'train'. Mask values follow `crackseg.data.io`'s rules.
+segmentation, annotations, ...: DeepCrack `train_lab`, CrackForest `groundTruth`, masonry
+`*_masks`) or its stem ends in `_mask`, `_gt`, `_label`, ... (Roboflow "Semantic Segmentation
+Masks" writes `x_mask.png` next to `x.jpg`, with `_classes.csv`). Failing both, a folder where
+every .jpg has a .png of the same stem (CRACK500) pairs them. Splits come from folder names
+(train, valid, test_img, traincrop, ...); with none, everything is 'train'. Mask values follow
+`crackseg.data.io`'s rules.
 """
 
 from __future__ import annotations
