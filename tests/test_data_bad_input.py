@@ -1,4 +1,4 @@
-"""Bad input gets a message naming the file (and line) and what to do; nothing is dropped silently."""
+"""Bad input gets a message naming the file (and line) and what to do; nothing dropped silently."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Joint augmentations keep image and mask aligned and binary; seeding is reproducible with workers."""
+"""Joint augmentations keep image and mask aligned and binary; seeding reproducible with workers."""
 
 import numpy as np
 import pytest

@@ -116,7 +116,7 @@ def _load_split(path: Path, problems: Problems, split: str) -> tuple[list[str], 
 
 
 def _item(path, image, img, anns, cats, crack, problems) -> Item | None:
-    """One image's polygons (normalised by the json's width/height) and RLEs, or None if malformed."""
+    """One image's polygons (normalised by the json's width/height) and RLEs; None if malformed."""
     w, h = float(img.get("width") or 0), float(img.get("height") or 0)
     polygons, rles = [], []
     for ann in anns:

@@ -2,8 +2,8 @@
 
 Seeding: sample i of epoch e is augmented from SeedSequence([seed, e, i]) (one seed per
 transform), so a run is reproducible whatever the number of DataLoader workers, their scheduling
-or the batch size, and each epoch sees new augmentations. Call `set_epoch(e)` before iterating epoch e; the epoch lives
-in shared memory, so this also reaches persistent workers.
+or the batch size, and each epoch sees new augmentations. Call `set_epoch(e)` before iterating
+epoch e; the epoch lives in shared memory, so this also reaches persistent workers.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class CrackDataset(Dataset):
         return len(self.items)
 
     def set_epoch(self, epoch: int) -> None:
-        """Choose the augmentation draw of every sample for this epoch (see the module docstring)."""
+        """Choose every sample's augmentation draw for this epoch (see the module docstring)."""
         self._epoch.fill_(int(epoch))
 
     @property
@@ -98,7 +98,8 @@ class CrackDataset(Dataset):
 
     def __repr__(self) -> str:
         return (
-            f"CrackDataset({len(self)} images, image_size={self.image_size}, resize={self.resize!r}, "
+            f"CrackDataset({len(self)} images, image_size={self.image_size}, "
+            f"resize={self.resize!r}, "
             f"augment={self.augment_level!r}, seed={self.seed})"
         )
 
@@ -114,7 +115,7 @@ def build_dataset(
     strict: bool = False,
     compact: bool = False,
 ) -> CrackDataset:
-    """A split of any supported dataset as a CrackDataset; a missing split lists those that exist."""
+    """A split of any supported dataset as a CrackDataset; a missing split lists the others."""
     index = (
         path_or_index
         if isinstance(path_or_index, DatasetIndex)

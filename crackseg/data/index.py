@@ -39,7 +39,7 @@ def split_from_name(name: str) -> str | None:
 
 @dataclass(frozen=True)
 class Problem:
-    """Something wrong in the user's files: where, what, what to do, and whether an item was left out."""
+    """Something wrong in the user's files: where, what, what to do, was an item left out."""
 
     file: str
     message: str
@@ -75,7 +75,7 @@ class Item:
 
     image: Path
     label: Path | None = None  # the annotation file (txt, mask, json) named in messages
-    polygons: tuple = ()  # (value, (N, 2) float32 normalised xy); value 1 crack, 0 other, 255 ignore
+    polygons: tuple = ()  # (value, (N, 2) float32 normalised xy); 1 crack, 0 other, 255 ignore
     rles: tuple = ()  # (value, COCO RLE dict at the image's resolution)
     mask_file: Path | None = None
     crack_values: tuple[int, ...] | None = None  # pixel values that mean crack (from _classes.csv)
@@ -105,7 +105,7 @@ class Item:
                 if region.shape != hw:
                     raise CrackSegError(
                         f"{self.label}: RLE for {self.image.name} is {region.shape[1]}x"
-                        f"{region.shape[0]} but the image is {hw[1]}x{hw[0]}. Re-export the dataset."
+                        f"{region.shape[0]} but the image is {hw[1]}x{hw[0]}. Re-export it."
                     )
                 mask[region > 0] = value
         return mask
@@ -127,7 +127,7 @@ class DatasetIndex:
     notes: list[str] = field(default_factory=list)
 
     def split(self, name: str) -> list[Item]:
-        """The items of a split ('valid' works for 'val'); a missing split lists those that exist."""
+        """The items of a split ('valid' works for 'val'); a missing split lists the others."""
         key = canonical_split(name)
         if key not in self.splits:
             have = ", ".join(f"{k} ({len(v)})" for k, v in self.splits.items()) or "none"
@@ -205,7 +205,7 @@ def load_index(path: str | Path, *, strict: bool = False) -> DatasetIndex:
 
 
 def check_image_mask_sizes(item: Item, problems: Problems) -> bool:
-    """Header-only size check of an image against its mask file; False (and a problem) if not equal."""
+    """Header-only size check of an image against its mask; False (and a problem) if unequal."""
     sizes = []
     for path, read in ((item.image, image_size), (item.mask_file, mask_size)):
         try:

@@ -71,7 +71,7 @@ def _scan_all(items: list[Item], workers: int) -> list[dict]:
 
 
 def source_id(stem: str) -> str | None:
-    """Roboflow names augmented copies `<source>_jpg.rf.<md5>`; the source photo's id, if present."""
+    """Roboflow names augmented copies `<source>_jpg.rf.<md5>`: the source photo's id, or None."""
     m = _ROBOFLOW_SOURCE.match(stem)
     return (m.group(1) or m.group(3)) if m else None
 
@@ -242,7 +242,10 @@ def write_grid(index: DatasetIndex, path: Path, samples: int = 16, tile: int = 1
 def format_report(s: dict) -> str:
     """The summary as the lines `crackseg data inspect` prints."""
     lines = [f"{s['path']}: {s['format']} dataset, classes {s['class_names']}"]
-    head = f"  {'split':<6} {'images':>6} {'labels':>6} {'no-label':>8} {'empty':>5} {'orphan':>6} {'bad':>4}  crack px mean [min, max]  sizes"
+    head = (
+        f"  {'split':<6} {'images':>6} {'labels':>6} {'no-label':>8} {'empty':>5} {'orphan':>6} "
+        f"{'bad':>4}  crack px mean [min, max]  sizes"
+    )
     lines.append(head)
     for name, d in s["splits"].items():
         cf = d["crack_fraction"]
@@ -252,13 +255,15 @@ def format_report(s: dict) -> str:
         sizes = ", ".join(f"{k} ({v})" for k, v in list(d["sizes"].items())[:3])
         sizes += " ..." if len(d["sizes"]) > 3 else ""
         lines.append(
-            f"  {name:<6} {d['images']:>6} {d['labels']:>6} {d['without_label']:>8} {d['empty_labels']:>5} "
+            f"  {name:<6} {d['images']:>6} {d['labels']:>6} {d['without_label']:>8} "
+            f"{d['empty_labels']:>5} "
             f"{d['labels_without_images']:>6} {d['unreadable']:>4}  {crack:<24}  {sizes}"
         )
     dup = s["duplicates"]
     lines.append(
-        f"  duplicates: {dup['exact_within_splits']} exact within splits, {dup['exact_across_splits']} exact "
-        f"across splits, {dup['near_across_splits']} near across splits (phash <= {dup['near_threshold_bits']} bits, "
+        f"  duplicates: {dup['exact_within_splits']} exact within splits, "
+        f"{dup['exact_across_splits']} exact across splits, {dup['near_across_splits']} near "
+        f"across splits (phash <= {dup['near_threshold_bits']} bits, "
         "flips and rotations included)"
         + (
             f", {dup['source_photos_in_several_splits']} source photos in several splits"

@@ -1,4 +1,4 @@
-"""Reading images and masks: one place that turns any file users bring into arrays, or a clear error.
+"""Reading images and masks: one place turning any file users bring into arrays, or a clear error.
 
 Mask values -> {0 background, 1 crack, 255 ignore}; the rules, in order (first match wins):
 
@@ -55,7 +55,7 @@ def _open(path: Path, what: str) -> Image.Image:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """An image file as uint8 RGB (H, W, 3), EXIF orientation applied (as phones and labelers do)."""
+    """An image file as uint8 RGB (H, W, 3), EXIF orientation applied (as labelling tools do)."""
     path = Path(path)
     with _open(path, "image") as im:
         if im.getexif().get(_EXIF_ORIENTATION, 1) != 1:
@@ -142,7 +142,7 @@ def read_mask_checked(path: str | Path) -> tuple[np.ndarray, str | None]:
 
 
 def read_mask(path: str | Path, *, strict: bool = False) -> np.ndarray:
-    """A mask file as uint8 (H, W) in {0, 1, 255}; with strict=True a non-binary mask is an error."""
+    """A mask file as uint8 (H, W) in {0, 1, 255}; strict=True: a non-binary mask is an error."""
     mask, note = read_mask_checked(path)
     if note and strict:
         raise CrackSegError(f"{path}: {note}. Save masks as {{0, 255}} or {{0, 1}} PNG.")
@@ -150,7 +150,7 @@ def read_mask(path: str | Path, *, strict: bool = False) -> np.ndarray:
 
 
 def read_mask_values(path: str | Path) -> np.ndarray:
-    """The raw (H, W) values of a class-index mask (palette indices, grey levels), no rules applied."""
+    """The raw (H, W) values of a class-index mask (palette indices, grey levels), as stored."""
     with _open(Path(path), "mask") as im:
         return np.asarray(im if im.mode in ("L", "P", "I", "I;16") else im.convert("L"))
 

@@ -114,8 +114,8 @@ def load_mask_folders(folder: Path, problems: Problems) -> DatasetIndex:
     index = DatasetIndex(folder, fmt, dict(splits), names, problems)
     if all(key[0] is None for key in images):
         index.notes.append(
-            f"no split folders: all {len(splits['train'])} images are in 'train'; make a validation "
-            "split by source photo, not by patch"
+            f"no split folders: all {len(splits['train'])} images are in 'train'; make a "
+            "validation split by source photo, not by patch"
         )
     return index
 

@@ -2,7 +2,7 @@
 
     out/data.yaml                      path: ., train/val/test: images/<split>, names: {0: crack}
     out/images/<split>/synth_00000.jpg
-    out/labels/<split>/synth_00000.txt one polygon per crack component, `0 x1 y1 ...` (empty: no crack)
+    out/labels/<split>/synth_00000.txt one polygon per crack component `0 x1 y1 ...` (empty: none)
     out/cracks.json                    per image: each crack's kind, true length and width (px)
 
 Labels are the outer contours of the exact crack mask at pixel centres, so the loader's polygon
@@ -44,7 +44,7 @@ def split_sizes(n: int, fractions: tuple[float, ...]) -> list[int]:
 
 
 def _clear(out: Path) -> None:
-    """Refuse a folder holding anything else; empty a previous synthetic set so no stale image stays."""
+    """Refuse a folder holding anything else; empty a previous synthetic set (no stale images)."""
     if out.exists() and not out.is_dir():
         raise CrackSegError(f"{out}: exists and is not a folder. Choose another --out.")
     if not out.is_dir() or not any(out.iterdir()):

@@ -191,7 +191,9 @@ def _place_cracks(rng, size: int) -> tuple[np.ndarray, np.ndarray, list[dict]]:
                 "kind": kind if len(lines) > 1 else "curved",
                 "width_px": float(width),
                 "length_px": round(sum(line.length for line in lines), 3),
-                "segments": [{"length_px": round(line.length, 3), "width_px": float(width)} for line in lines],
+                "segments": [
+                    {"length_px": round(line.length, 3), "width_px": float(width)} for line in lines
+                ],
                 "pixels": int(new.sum()),
             })  # fmt: skip
             break

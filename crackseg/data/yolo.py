@@ -121,7 +121,8 @@ def _names(cfg: dict, path: Path) -> list[str]:
 
 
 def _root(cfg: dict, path: Path, problems: Problems) -> Path:
-    """The dataset root: `path` (absolute, or relative to the yaml's folder or the cwd) or the yaml's folder."""
+    """The dataset root: `path` (absolute, or relative to the yaml's folder or the cwd) or the
+    yaml's folder."""
     value = cfg.get("path")
     if not value:
         return path.parent
