@@ -13,7 +13,7 @@ import sys
 from crackseg.errors import CrackSegError
 
 # (module under crackseg.cli, in the order shown by --help)
-COMMANDS = ["train", "evaluate", "predict", "models", "data", "measure", "explain", "demo"]
+COMMANDS = ["train", "evaluate", "predict", "models", "data", "measure", "explain", "demo", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,77 @@
+"""`crackseg serve`: the web page and JSON API for one checkpoint (see crackseg.serve)."""
+
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """\
+The page (http://HOST:PORT/) takes dropped or chosen images and shows each one's width overlay,
+measurement table and a mask download. The API:
+  curl -F file=@photo.jpg http://127.0.0.1:8000/api/predict     # JSON: mask/overlay PNG (base64), measurements
+  curl -F file=@photo.jpg -F mm_per_px=0.1 http://127.0.0.1:8000/api/predict
+  curl http://127.0.0.1:8000/api/health
+Errors are 4xx JSON {"error": "..."}: 413 too large (bytes or pixels), 415 not an image, 422 corrupt
+image or missing field. Binds to 127.0.0.1 (this machine only) unless --host says otherwise.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="web page and JSON API: upload images, get masks and measurements",
+        description="Serve a checkpoint as a small web app and JSON API.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="default 8000; 0 = any free port")
+    p.add_argument(
+        "--threshold", type=float, help="crack probability threshold (default: the run's)"
+    )
+    p.add_argument("--mm-per-px", type=float, help="pixel size in mm: adds _mm figures")
+    p.add_argument(
+        "--max-upload-mb", type=float, default=20.0, help="upload size limit (default 20)"
+    )
+    p.add_argument("--max-megapixels", type=float, default=16.8,
+                   help="decoded image size limit (default 16.8: 4096x4096 fits)")  # fmt: skip
+    p.add_argument("--tta", action="store_true", help="average with a horizontally flipped pass")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from crackseg.errors import CrackSegError
+
+    for flag, value in (("--max-upload-mb", args.max_upload_mb),
+                        ("--max-megapixels", args.max_megapixels),
+                        ("--mm-per-px", args.mm_per_px)):  # fmt: skip
+        if value is not None and not value > 0:
+            raise CrackSegError(f"{flag} must be positive, got {value}")
+    if args.threshold is not None and not 0 < args.threshold < 1:
+        raise CrackSegError(f"--threshold must be between 0 and 1, got {args.threshold}")
+    try:
+        from crackseg.serve import Limits, create_app
+        from crackseg.serve.server import bind, server, url
+    except ImportError as err:
+        raise CrackSegError(
+            f"crackseg serve needs the 'serve' extra ({err.name} is missing): "
+            "pip install 'crackseg[serve]'"
+        ) from None
+    from crackseg.engine.setup import resolve_device
+    from crackseg.inference import Predictor
+
+    sock = bind(args.host, args.port)  # before loading the model: a busy port fails fast
+    predictor = Predictor.from_checkpoint(args.checkpoint, device=resolve_device(args.device),
+                                          tta=args.tta)  # fmt: skip
+    limits = Limits(max_upload_bytes=int(args.max_upload_mb * 2**20),
+                    max_pixels=int(args.max_megapixels * 1e6))  # fmt: skip
+    app = create_app(predictor, threshold=args.threshold, mm_per_px=args.mm_per_px, limits=limits)
+    health = app.state.analyser.health()
+    print(f"crackseg serve: {url(sock)}/  ({health['model']} on {health['device']}, "
+          f"threshold {health['threshold']}; Ctrl+C to stop)", flush=True)  # fmt: skip
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"crackseg serve: note: listening on {args.host}: other machines can reach it "
+              "(there is no authentication)", flush=True)  # fmt: skip
+    server(app).run(sockets=[sock])
+    return 0

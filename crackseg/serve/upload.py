@@ -1,0 +1,93 @@
+"""Untrusted uploads -> uint8 RGB arrays, or an `UploadError` with an HTTP status and a clear message.
+
+The format is sniffed from the bytes (Pillow's magic-number checks, a fixed list of formats), never
+from the file name or the declared content type. The pixel count is read from the header and checked
+before anything is decoded, so a small file that inflates to gigapixels (a decompression bomb) costs
+nothing.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")
+_EXIF_ORIENTATION = 0x0112
+# Leading bytes of files people upload by mistake -> what to tell them.
+_NOT_IMAGES = {
+    b"%PDF": "a PDF document: export the page as PNG or JPEG",
+    b"GIF8": "a GIF: save it as PNG",
+    b"PK\x03\x04": "a ZIP archive (or an Office document): upload the images one by one",
+    b"<svg": "an SVG drawing: export it as PNG",
+    b"<?xm": "an XML/SVG document: export it as PNG",
+}
+_HEIF_BRANDS = (b"heic", b"heix", b"heif", b"mif1", b"avif")
+
+
+class UploadError(Exception):
+    """A bad request: `status` is the HTTP status (4xx) and the message says what to do."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def megabytes(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"
+
+
+def _what_is_it(data: bytes) -> str:
+    """A hint naming common non-image uploads, or '' when unknown."""
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        return " It looks like a HEIC/AVIF photo: export it as JPEG (iPhone: Settings > Camera > Formats > Most Compatible)."
+    for magic, what in _NOT_IMAGES.items():
+        if data.lstrip()[:4] == magic:
+            return f" It looks like {what}."
+    return ""
+
+
+def _to_rgb(im: Image.Image) -> np.ndarray:
+    """Decode `im` to (H, W, 3) uint8 with EXIF orientation applied; 16-bit grey is rescaled."""
+    if im.getexif().get(_EXIF_ORIENTATION, 1) != 1:
+        im = ImageOps.exif_transpose(im)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(im, dtype=np.float64)  # (H, W)
+        top = 65535.0 if arr.max() > 255 else 255.0
+        grey = np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    return np.asarray(im.convert("RGB"))
+
+
+def decode_upload(data: bytes, *, max_pixels: int, name: str = "upload") -> np.ndarray:
+    """Uploaded bytes -> (H, W, 3) uint8 RGB; raises `UploadError` 422 (empty, corrupt), 415 (not a
+    supported image) or 413 (more than `max_pixels` pixels)."""
+    if not data:
+        raise UploadError(422, f"{name}: the file is empty (0 bytes).")
+    try:
+        im = Image.open(io.BytesIO(data), formats=FORMATS)  # reads the header only
+    except UnidentifiedImageError:
+        raise UploadError(
+            415,
+            f"{name}: not a PNG, JPEG, WebP, BMP or TIFF image (the file's content was checked, "
+            f"not its name).{_what_is_it(data)}",
+        ) from None
+    except Image.DecompressionBombError as err:
+        raise UploadError(413, f"{name}: {err}. Downscale or crop the image.") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise UploadError(422, f"{name}: corrupt image header ({err}). Re-export it.") from None
+    with im:
+        width, height = im.size
+        if width * height > max_pixels:
+            raise UploadError(
+                413,
+                f"{name}: {width}x{height} px is {width * height / 1e6:.1f} megapixels; the limit "
+                f"is {max_pixels / 1e6:.1f} megapixels. Downscale or crop the image.",
+            )
+        try:
+            return _to_rgb(im)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+            raise UploadError(
+                422, f"{name}: corrupt or truncated {im.format} image ({err}). Re-export it."
+            ) from None
