@@ -78,7 +78,8 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict:
     amp_dtype = resolve_amp(config.amp, device)
 
     train_set = build_dataset(config.data, "train", image_size=config.image_size,
-                              resize=config.resize, augment=config.augment, seed=config.seed)  # fmt: skip
+                              resize=config.resize, augment=config.augment, seed=config.seed,
+                              compact=True)  # fmt: skip
     val_set = build_dataset(config.data, config.val_split, image_size=config.image_size,
                             resize="native")  # fmt: skip
     loader = train_loader(train_set, batch_size=config.batch_size, workers=config.workers,

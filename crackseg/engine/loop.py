@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor, nn
 
+from crackseg.data import batch_to_float
 from crackseg.metrics import SegMetrics, probs_from_logits
 
 
@@ -63,8 +64,8 @@ def train_one_epoch(
     for i, batch in enumerate(loader):
         if max_steps is not None and i >= max_steps * accum_steps:
             break
-        images = normalize(batch["image"].to(device, non_blocking=True), mean, std)
-        targets = batch["mask"].to(device, non_blocking=True)  # (B, H, W)
+        batch = batch_to_float(batch, device)  # uint8 batches travel light from the workers
+        images, targets = normalize(batch["image"], mean, std), batch["mask"]  # (B,3,H,W), (B,H,W)
         with autocast(device, amp_dtype):
             logits = model(images)  # (B, K, H, W)
         loss = loss_fn(logits.float(), targets)
