@@ -150,6 +150,10 @@ def test_cli_writes_attention_grid(tmp_path, checkpoint, capsys):
     # rows: image/prediction/rollout/2 class embeddings, then 2 layers; 5 columns of 64 px cells
     assert grid.shape[:2] == (3 * 46, 5 * 64)  # cells keep the 50x70 aspect: 46x64
     assert (out / "wall_rollout.png").is_file()
+    assert main(["explain", "--checkpoint", str(ckpt), str(tmp_path / "wall.jpg"), "--out",
+                 str(out), "--device", "cpu", "--cell", "64", "--layers", "last"]) == 0  # fmt: skip
+    assert "last of 2 layers x 2 heads" in capsys.readouterr().out
+    assert np.asarray(Image.open(out / "wall_attention.png")).shape[:2] == (2 * 46, 5 * 64)
 
 
 def test_cli_unet_says_attention_does_not_apply(tmp_path, checkpoint, capsys):

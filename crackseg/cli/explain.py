@@ -51,10 +51,11 @@ def run(args: argparse.Namespace) -> int:
                   f"apply; wrote a gradient saliency map instead: {files}")  # fmt: skip
         else:
             L, nh = expl.cls_attention.shape[:2]
-            what = f"{L} layers x {nh} heads + rollout"
+            last = args.layers == "last"
+            what = f"{'last of ' if last else ''}{L} layers x {nh} heads + rollout"
             if expl.class_attention is not None:
                 Ld, K = expl.class_attention.shape[:2]
-                what += f" + {K} class embeddings x {Ld} decoder blocks"
+                what += f" + {K} class embeddings x {1 if last else Ld} decoder blocks"
             print(f"{path}: {expl.model_name} attention ({what}): wrote {files}")
         for note in expl.notes:
             print(f"{path}: note: {note}")

@@ -40,12 +40,13 @@ def heat_overlay(image: np.ndarray, heat: np.ndarray, *, alpha: float = 0.55) ->
 
 
 def caption(image: np.ndarray, text: str) -> np.ndarray:
-    """Write `text` at the top-left, white on a black outline so it reads on any background."""
+    """Write `text` at the top-left, white on a dimmed band so it reads on any background."""
     out = np.ascontiguousarray(image).copy()
-    scale = max(0.35, min(out.shape[:2]) / 480)
-    org = (4, 4 + round(22 * scale))
-    for color, width in (((0, 0, 0), 3), ((255, 255, 255), 1)):
-        cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, width, cv2.LINE_AA)
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, max(0.35, min(out.shape[:2]) / 480)
+    (w, h), base = cv2.getTextSize(text, font, scale, 1)
+    band = out[: h + base + 6, : w + 8]
+    band[:] = band // 3  # a view: dims the strip behind the text
+    cv2.putText(out, text, (4, h + 3), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
 
