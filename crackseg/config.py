@@ -63,6 +63,45 @@ class TrainConfig:
 
 
 FIELDS = {f.name: f for f in fields(TrainConfig)}
+# value types of the fields whose default is None (the others take their default's type)
+OPTIONAL_TYPES = {"pretrained": str, "class_weights": list, "grad_clip": float,
+                  "time_limit": float, "max_steps_per_epoch": int}  # fmt: skip
+
+
+def coerce(key: str, value: Any, source: str) -> Any:
+    """Check and convert one option: YAML reads `1e-3` as a string, flags arrive typed."""
+    field_ = FIELDS[key]
+    default = (
+        field_.default if field_.default is not dataclasses.MISSING else field_.default_factory()
+    )
+    kind = OPTIONAL_TYPES.get(key, type(default))
+    if value is None and key in OPTIONAL_TYPES:
+        return None
+    try:
+        if kind is bool:
+            if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+                return value.lower() in ("true", "yes", "1")
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if kind in (int, float):
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value)
+            if kind is int and number != int(number):
+                raise ValueError
+            return kind(number)
+        if kind in (list, tuple):
+            if not isinstance(value, (list, tuple)):
+                raise ValueError
+            return kind(value)
+        if kind is dict and not isinstance(value, dict):
+            raise ValueError
+        return str(value) if kind is str else value
+    except (TypeError, ValueError):
+        raise CrackSegError(
+            f"{source}: option {key!r} expects {kind.__name__}, got {value!r}"
+        ) from None
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -90,10 +129,7 @@ def resolve_config(
             key = key.replace("-", "_")
             if key not in FIELDS:
                 raise CrackSegError(f"{source}: unknown option {key!r}; known: {', '.join(FIELDS)}")
-            values[key] = value
-    for key in ("mean", "std"):
-        if key in values:
-            values[key] = tuple(values[key])
+            values[key] = coerce(key, value, source)
     try:
         return TrainConfig(**values)
     except TypeError as err:

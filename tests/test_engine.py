@@ -80,3 +80,13 @@ def test_tta_and_scale_keep_the_input_size():
     model = crackseg.build_model("unet_small", base_channels=4, depth=2).eval()
     predictor = Predictor(model, window=32, mean=(0, 0, 0), std=(1, 1, 1), tta=True, scale=0.5)
     assert predictor.logits(torch.randn(1, 3, 90, 70)).shape == (1, 2, 90, 70)
+
+
+def test_config_coerces_yaml_strings_and_rejects_wrong_types(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("lr: 1e-3\nepochs: 3.0\nema: true\nmean: [0.5, 0.5, 0.5]\n")
+    cfg = resolve_config(recipe)
+    assert (cfg.lr, cfg.epochs, cfg.ema, cfg.mean) == (0.001, 3, True, (0.5, 0.5, 0.5))
+    recipe.write_text("epochs: ten\n")
+    with pytest.raises(CrackSegError, match="r.yaml: option 'epochs' expects int, got 'ten'"):
+        resolve_config(recipe)
