@@ -10,6 +10,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import zlib
 
@@ -215,6 +216,51 @@ def test_checkpoint_predicts_at_the_upload_size(checkpoint):
     body = post(app, data, name="a.jpg").json()
     assert (body["width"], body["height"], body["threshold"]) == (150, 100, 0.6)
     assert decode(body["mask_png_base64"]).shape == (100, 150)
+
+
+class CountsCallers(DarkIsCrack):
+    """DarkIsCrack that records how many threads run it at the same time."""
+
+    def __init__(self):
+        super().__init__()
+        self.active, self.most, self.guard = 0, 0, threading.Lock()
+
+    def forward(self, images):
+        with self.guard:
+            self.active += 1
+            self.most = max(self.most, self.active)
+        time.sleep(0.02)  # long enough for overlapping calls to meet here
+        with self.guard:
+            self.active -= 1
+        return super().forward(images)
+
+
+def test_the_model_runs_one_image_at_a_time():
+    model = CountsCallers()
+    app = create_app(Predictor(model, window=64, mean=[0, 0, 0], std=[1, 1, 1]))
+
+    async def eight():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            files = {"file": ("a.png", png(line_image()))}
+            return await asyncio.gather(
+                *(client.post("/api/predict", files=files) for _ in range(8))
+            )
+
+    assert [r.status_code for r in asyncio.run(eight())] == [200] * 8
+    assert model.most == 1
+
+
+def test_byte_limit_on_a_live_server_declared_or_streamed():
+    app = dark_app(limits=Limits(max_upload_bytes=100_000))
+    head = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'
+    with running(app) as base_url:
+        r = httpx.post(f"{base_url}/api/predict", files={"file": ("big.png", bytes(400_000))})
+        assert r.status_code == 413 and "0.1 MiB limit" in r.json()["error"]
+        chunks = iter([head] + [bytes(50_000)] * 8)  # chunked: no Content-Length to check
+        r = httpx.post(f"{base_url}/api/predict", content=chunks,
+                       headers={"content-type": "multipart/form-data; boundary=b"})  # fmt: skip
+        assert r.status_code == 413 and "0.1 MiB limit" in r.json()["error"]
 
 
 def test_twenty_concurrent_requests_all_succeed(checkpoint):

@@ -3,7 +3,8 @@
 Every error is a JSON `{"error": "..."}` with a 4xx status that says what to fix. Uploads are read
 with a byte limit before parsing, sniffed and pixel-checked (`crackseg.serve.upload`), and analysed
 in a worker thread so the event loop stays free; the model runs one image at a time behind a lock,
-so concurrent requests queue for it instead of splitting the CPU cores between torch thread pools.
+so concurrent requests queue for it instead of splitting the CPU cores between torch thread pools,
+and at most `Limits.in_flight` images are decoded at once (memory stays bounded under load).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class Limits:
 
     max_upload_bytes: int = 20 * 2**20
     max_pixels: int = 16_800_000  # 4096 x 4096 fits
+    in_flight: int = 2  # images decoded/analysed at once: one predicts while one is measured
 
 
 def png_base64(array: np.ndarray) -> str:
@@ -72,13 +74,15 @@ def png_base64(array: np.ndarray) -> str:
 
 
 class Analyser:
-    """Owns the predictor: decode -> predict (one image at a time) -> measure -> PNGs + JSON."""
+    """Owns the predictor: decode -> predict (one image at a time) -> measure -> PNGs + JSON
+    (every response key but "seconds", which the endpoint adds)."""
 
     def __init__(self, predictor: Predictor, *, threshold: float, mm_per_px: float | None,
                  limits: Limits):  # fmt: skip
         self.predictor, self.threshold, self.mm_per_px = predictor, threshold, mm_per_px
         self.limits = limits
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # the model: one image at a time
+        self.slots = threading.BoundedSemaphore(limits.in_flight)
 
     def health(self) -> dict:
         model = self.predictor.model
@@ -89,7 +93,10 @@ class Analyser:
 
     def __call__(self, data: bytes, filename: str, mm_per_px: float | None) -> dict:
         """Blocking; call from a worker thread. Raises `UploadError` for bad images."""
-        start = time.perf_counter()
+        with self.slots:
+            return self._analyse(data, filename, mm_per_px)
+
+    def _analyse(self, data: bytes, filename: str, mm_per_px: float | None) -> dict:
         image = decode_upload(data, max_pixels=self.limits.max_pixels, name=filename)  # (H, W, 3)
         with self.lock:
             probs = self.predictor.predict_probs(image)  # (H, W)
@@ -104,7 +111,6 @@ class Analyser:
             "mask_png_base64": png_base64(preds * 255),
             "overlay_png_base64": png_base64(width_overlay(image, preds, report)),
             "measurements": report.to_dict(),
-            "seconds": round(time.perf_counter() - start, 4),
         }
 
 
@@ -154,7 +160,9 @@ async def read_form(request: Request, limits: Limits) -> tuple[bytes, str, str |
             raise UploadError(413, f"{upload.filename}: larger than the "
                               f"{megabytes(limits.max_upload_bytes)} upload limit.")  # fmt: skip
         filename = Path(upload.filename or "upload").name[:200] or "upload"
-        return data, filename, mm_per_px if isinstance(mm_per_px, str) else None
+        if mm_per_px is not None and not isinstance(mm_per_px, str):
+            raise UploadError(422, "field 'mm_per_px' must be a number, not a file")
+        return data, filename, mm_per_px
     finally:
         await form.close()
 
@@ -219,7 +227,10 @@ def create_app(predictor: Predictor, *, threshold: float | None = None,
         """Mask (PNG, base64), width overlay (PNG, base64) and crack measurements for one image."""
         data, filename, mm_text = await read_form(request, limits)
         mm = parse_mm_per_px(mm_text, analyse.mm_per_px)
-        return JSONResponse(await run_in_threadpool(analyse, data, filename, mm))
+        start = time.perf_counter()
+        result = await run_in_threadpool(analyse, data, filename, mm)
+        result["seconds"] = round(time.perf_counter() - start, 4)  # queueing included
+        return JSONResponse(result)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -17,7 +17,10 @@ async function loadHealth() {
     $("#model").textContent = `Model ${health.model} on ${health.device}, threshold ${health.threshold}`;
     $("#limits").textContent = `PNG, JPEG, WebP, BMP or TIFF, up to ${mib(limits.max_upload_bytes)} ` +
       `and ${(limits.max_pixels / 1e6).toFixed(1)} megapixels`;
-    if (health.mm_per_px) $("#mm").placeholder = `${health.mm_per_px} (server default)`;
+    if (health.mm_per_px) {
+      $("#mm").placeholder = String(health.mm_per_px);
+      $("#mm").title = `Empty: the server's default, ${health.mm_per_px} mm per pixel`;
+    }
   } catch (err) {
     $("#model").textContent = `The server is not reachable (${err.message}).`;
   }
