@@ -30,6 +30,7 @@ class TrainConfig:
     batch_size: int = 8
     image_size: int = 416
     resize: str = "stretch"
+    crop: int | None = None  # random training crops of this side, after resize (None = whole image)
     augment: str = "default"
     val_split: str = "val"
     lr: float = 1e-3
@@ -65,7 +66,7 @@ class TrainConfig:
 FIELDS = {f.name: f for f in fields(TrainConfig)}
 # value types of the fields whose default is None (the others take their default's type)
 OPTIONAL_TYPES = {"pretrained": str, "class_weights": list, "grad_clip": float,
-                  "time_limit": float, "max_steps_per_epoch": int}  # fmt: skip
+                  "time_limit": float, "max_steps_per_epoch": int, "crop": int}  # fmt: skip
 
 
 def coerce(key: str, value: Any, source: str) -> Any:

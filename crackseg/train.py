@@ -79,7 +79,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict:
 
     train_set = build_dataset(config.data, "train", image_size=config.image_size,
                               resize=config.resize, augment=config.augment, seed=config.seed,
-                              compact=True)  # fmt: skip
+                              compact=True, crop=config.crop)  # fmt: skip
     val_set = build_dataset(config.data, config.val_split, image_size=config.image_size,
                             resize="native")  # fmt: skip
     loader = train_loader(train_set, batch_size=config.batch_size, workers=config.workers,

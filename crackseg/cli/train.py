@@ -20,6 +20,7 @@ FLAGS = {
     "loss": (str, "loss spec, e.g. ce+dice, 0.5*ce+dice, focal, tversky"),
     "augment": (str, "augmentation level: none, light, default, strong"),
     "resize": (str, "stretch (Roboflow's default), letterbox or native"),
+    "crop": (int, "train on random crops of this side (e.g. with --resize native)"),
     "val_split": (str, "split used for validation (default val)"),
     "amp": (str, "mixed precision: auto, none, bf16, fp16"),
     "grad_clip": (float, "clip the gradient norm (0 = off)"),

@@ -39,6 +39,7 @@ class CrackDataset(Dataset):
         strict: bool = False,
         class_names: list[str] | None = None,
         compact: bool = False,
+        crop: int | None = None,
     ):
         if resize not in RESIZE_MODES:
             raise CrackSegError(f"resize={resize!r}: expected one of {', '.join(RESIZE_MODES)}")
@@ -53,6 +54,7 @@ class CrackDataset(Dataset):
         self.strict = strict
         self.class_names = class_names or ["crack"]
         self.compact = compact
+        self.crop = crop
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
 
     def __len__(self) -> int:
@@ -76,6 +78,8 @@ class CrackDataset(Dataset):
             seed_augment(self.augment, [self.seed, self.epoch, index])
             out = self.augment(image=image, mask=mask)
             image, mask = out["image"], out["mask"]
+        if self.crop:
+            image, mask = random_crop(image, mask, self.crop, [self.seed, self.epoch, index])
         return image, mask
 
     def __getitem__(self, index: int) -> dict:
@@ -104,6 +108,21 @@ class CrackDataset(Dataset):
         )
 
 
+def random_crop(
+    image: np.ndarray, mask: np.ndarray, size: int, entropy: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded size x size window; smaller sides are padded (image 0, mask 255 = ignore)."""
+    h, w = mask.shape
+    ph, pw = max(size - h, 0), max(size - w, 0)
+    if ph or pw:
+        image = np.pad(image, ((0, ph), (0, pw), (0, 0)))
+        mask = np.pad(mask, ((0, ph), (0, pw)), constant_values=255)
+        h, w = mask.shape
+    rng = np.random.default_rng(np.random.SeedSequence([*entropy, 7]))
+    top, left = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+    return image[top : top + size, left : left + size], mask[top : top + size, left : left + size]
+
+
 def build_dataset(
     path_or_index: str | Path | DatasetIndex,
     split: str,
@@ -114,8 +133,12 @@ def build_dataset(
     seed: int = 0,
     strict: bool = False,
     compact: bool = False,
+    crop: int | None = None,
 ) -> CrackDataset:
-    """A split of any supported dataset as a CrackDataset; a missing split lists the others."""
+    """A split of any supported dataset as a CrackDataset; a missing split lists the others.
+
+    `crop` takes a random crop x crop window after resizing and augmenting (e.g. native-resolution
+    training on crops, so thin cracks keep their width)."""
     index = (
         path_or_index
         if isinstance(path_or_index, DatasetIndex)
@@ -140,6 +163,7 @@ def build_dataset(
         strict=strict,
         class_names=index.class_names,
         compact=compact,
+        crop=crop,
     )
 
 
