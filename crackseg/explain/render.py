@@ -79,6 +79,7 @@ def explanation_grid(
         first.append(_prediction(expl, small))
     if expl.kind == "saliency":
         sal = cv2.resize(expl.saliency.numpy(), small.shape[1::-1], interpolation=cv2.INTER_AREA)
+        sal = np.minimum(sal, np.percentile(sal, 99))  # gradients are heavy-tailed: clip the top 1%
         return mosaic(first + [caption(heat_overlay(small, sal), "gradient saliency")], cols=3)
     first.append(heat(expl.rollout, "rollout"))
     rows = [first]
