@@ -17,7 +17,10 @@ from crackseg.engine.setup import create_model
 from crackseg.losses import build_loss
 
 
-def images_per_s(model, images, targets, dtype, steps: int) -> float:
+def images_per_s(model, images, targets, dtype, steps: int, channels_last: bool = False) -> float:
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     loss_fn = build_loss("ce+dice")
     times = []
@@ -41,6 +44,7 @@ def main() -> None:
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--channels-last", action="store_true", help="also time NHWC memory format")
     args = p.parse_args()
     extra = {k: eval(v) for k, v in (a.split("=") for a in args.model_arg)}  # noqa: S307
     images = torch.randn(args.batch, 3, args.size, args.size)
@@ -48,12 +52,16 @@ def main() -> None:
     print(f"threads {torch.get_num_threads()}, batch {args.batch}, {args.size}x{args.size}")
     for name in args.models:
         row = []
-        for dtype in (None, torch.bfloat16):
+        variants = [(None, False), (torch.bfloat16, False)]
+        variants += [(torch.bfloat16, True)] if args.channels_last else []
+        for dtype, nhwc in variants:
             torch.manual_seed(0)
             model = create_model(name, image_size=args.size, model_args=extra).train()
-            row.append(images_per_s(model, images, targets, dtype, args.steps))
-        print(f"{name:40} fp32 {row[0]:6.1f} img/s  bf16 {row[1]:6.1f} img/s  "
-              f"ratio {row[1] / row[0]:.2f}")  # fmt: skip
+            row.append(images_per_s(model, images, targets, dtype, args.steps, nhwc))
+        line = f"{name:32} fp32 {row[0]:6.1f} img/s  bf16 {row[1]:6.1f} ({row[1] / row[0]:.2f}x)"
+        if args.channels_last:
+            line += f"  bf16+channels_last {row[2]:6.1f} ({row[2] / row[0]:.2f}x)"
+        print(line)
 
 
 if __name__ == "__main__":

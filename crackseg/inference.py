@@ -42,11 +42,15 @@ class Predictor:
         tta: bool = False,
         amp_dtype: torch.dtype | None = None,
         tiles_per_batch: int = 8,
+        channels_last: bool = False,
     ):
         self.model = model.eval().to(device)
         self.window, self.scale, self.overlap, self.tta = window, scale, overlap, tta
         self.mean, self.std, self.device = mean, std, torch.device(device)
         self.amp_dtype, self.tiles_per_batch = amp_dtype, tiles_per_batch
+        self.channels_last = channels_last
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, *, device="cpu", **overrides) -> Predictor:
@@ -55,10 +59,13 @@ class Predictor:
         model = load_model(path, device=device)
         cfg = model.config
         kw = dict(window=cfg.get("image_size", 416), mean=cfg.get("mean"), std=cfg.get("std"),
-                  scale=cfg.get("predict_scale") or 1.0, device=device)  # fmt: skip
+                  scale=cfg.get("predict_scale") or 1.0, device=device,
+                  channels_last=cfg.get("channels_last", False))  # fmt: skip
         return cls(model, **{**kw, **overrides})
 
     def _forward(self, images: Tensor) -> Tensor:
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         with autocast(self.device, self.amp_dtype):
             return self.model(images).float()
 

@@ -91,6 +91,8 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict:
 
     model = create_model(config.model, image_size=config.image_size, model_args=config.model_args,
                          pretrained=config.pretrained).to(device)  # fmt: skip
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr)
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     ema = ModelEMA(model, decay=config.ema_decay) if config.ema else None
@@ -125,7 +127,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict:
     eval_model = ema.module if ema else model
     predictor = Predictor(getattr(eval_model, "module", eval_model), window=config.image_size,
                           mean=config.mean, std=config.std, device=device, scale=scale,
-                          amp_dtype=amp_dtype)  # fmt: skip
+                          amp_dtype=amp_dtype, channels_last=config.channels_last)  # fmt: skip
     started = time.perf_counter()
     for epoch in range(start_epoch, config.epochs):
         train_set.set_epoch(epoch)
@@ -137,7 +139,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict:
                 model, loader, optimizer=optimizer, loss_fn=loss_fn, lr_for_step=lr_for_step,
                 step=step, device=device, mean=config.mean, std=config.std, amp_dtype=amp_dtype,
                 scaler=scaler, accum_steps=config.accum_steps, grad_clip=config.grad_clip,
-                ema=ema, max_steps=config.max_steps_per_epoch,
+                ema=ema, max_steps=config.max_steps_per_epoch, channels_last=config.channels_last,
                 on_batch=partial(show_progress, bar),
             )  # fmt: skip
         except NonFiniteLoss as err:

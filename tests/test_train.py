@@ -132,7 +132,8 @@ class _Wrap(torch.nn.Module):
 
 def test_ddp_two_processes_match_one_process_with_the_same_global_batch(synth_yaml, tmp_path):
     model = ["--model", "segmenter_vit_tiny_patch16_linear", "--image-size", "64", "--loss", "ce",
-             "--workers", "0", "--augment", "none", "--epochs", "2", "--lr", "0.001"]  # fmt: skip
+             "--workers", "0", "--augment", "none", "--epochs", "2", "--lr", "0.001",
+             "--amp", "none"]  # fmt: skip
     for arg in ("embed_dim=32", "depth=1", "num_heads=2", "drop_path_rate=0.0"):
         model += ["--model-arg", arg]
     data = ["--data", str(synth_yaml), *model]

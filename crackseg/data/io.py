@@ -58,14 +58,19 @@ def read_image(path: str | Path) -> np.ndarray:
     """An image file as uint8 RGB (H, W, 3), EXIF orientation applied (as labelling tools do)."""
     path = Path(path)
     with _open(path, "image") as im:
-        if im.getexif().get(_EXIF_ORIENTATION, 1) != 1:
-            im = ImageOps.exif_transpose(im)
-        if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-            arr = np.asarray(im, dtype=np.float64)
-            top = 65535.0 if arr.max() > 255 else 255.0
-            grey = np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8)
-            return np.repeat(grey[:, :, None], 3, axis=2)
-        return np.asarray(im.convert("RGB"))
+        return pil_to_rgb(im)
+
+
+def pil_to_rgb(im: Image.Image) -> np.ndarray:
+    """A Pillow image as uint8 RGB (H, W, 3): EXIF orientation applied, 16-bit grey rescaled."""
+    if im.getexif().get(_EXIF_ORIENTATION, 1) != 1:
+        im = ImageOps.exif_transpose(im)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(im, dtype=np.float64)  # (H, W)
+        top = 65535.0 if arr.max() > 255 else 255.0
+        grey = np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    return np.asarray(im.convert("RGB"))
 
 
 def image_size(path: str | Path) -> tuple[int, int]:

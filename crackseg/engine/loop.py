@@ -52,6 +52,7 @@ def train_one_epoch(
     ema=None,
     max_steps: int | None = None,
     on_batch: Callable[[dict], None] | None = None,
+    channels_last: bool = False,
 ) -> tuple[dict[str, float], int]:
     """Train over `loader`; returns ({"loss", "images", "seconds", "images_per_s"}, next step).
 
@@ -66,6 +67,8 @@ def train_one_epoch(
             break
         batch = batch_to_float(batch, device)  # uint8 batches travel light from the workers
         images, targets = normalize(batch["image"], mean, std), batch["mask"]  # (B,3,H,W), (B,H,W)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         with autocast(device, amp_dtype):
             logits = model(images)  # (B, K, H, W)
         loss = loss_fn(logits.float(), targets)

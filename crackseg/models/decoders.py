@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from einops import rearrange, repeat
 from torch import Tensor, nn
 
-from crackseg.models.layers import Block
+from crackseg.models.layers import Block, run_blocks
 
 
 class LinearDecoder(nn.Module):
@@ -67,13 +67,7 @@ class MaskTransformer(nn.Module):
         x = torch.cat(
             [x, repeat(self.cls_emb, "1 k d -> b k d", b=x.shape[0])], dim=1
         )  # (B, N+K, D)
-        maps = []
-        for block in self.blocks:
-            if return_attention:
-                x, weights = block(x, return_attention=True)
-                maps.append(weights)
-            else:
-                x = block(x)
+        x, maps = run_blocks(self.blocks, x, return_attention=return_attention)
         x = self.decoder_norm(x)
         patches, classes = x[:, : -self.num_classes], x[:, -self.num_classes :]
         patches = F.normalize(patches @ self.proj_patch, dim=-1)  # (B, N, D)

@@ -74,3 +74,17 @@ class Block(nn.Module):
             return x + self.drop_path(self.mlp(self.norm2(x))), weights
         x = x + self.drop_path(self.attn(self.norm1(x)))
         return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+def run_blocks(
+    blocks: nn.ModuleList, x: Tensor, *, return_attention: bool = False
+) -> tuple[Tensor, list[Tensor]]:
+    """Apply blocks in turn; with `return_attention`, collect each block's (B, nh, T, T) weights."""
+    maps = []
+    for block in blocks:
+        if return_attention:
+            x, weights = block(x, return_attention=True)
+            maps.append(weights)
+        else:
+            x = block(x)
+    return x, maps

@@ -6,7 +6,7 @@ import torch
 from einops import repeat
 from torch import Tensor, nn
 
-from crackseg.models.layers import Block
+from crackseg.models.layers import Block, run_blocks
 from crackseg.models.patch_embed import PatchEmbed
 from crackseg.models.posembed import resample_pos_embed, sincos_1d, sincos_2d
 
@@ -107,13 +107,7 @@ class VisionTransformer(nn.Module):
         x = self.patch_embed(images)  # (B, N, D)
         cls = repeat(self.cls_token, "1 1 d -> b 1 d", b=x.shape[0])
         x = self.pos_drop(torch.cat([cls, x], dim=1) + self.pos_embed_for(grid))  # (B, T, D)
-        maps = []
-        for block in self.blocks:
-            if return_attention:
-                x, weights = block(x, return_attention=True)
-                maps.append(weights)
-            else:
-                x = block(x)
+        x, maps = run_blocks(self.blocks, x, return_attention=return_attention)
         x = self.norm(x)
         return (x, maps) if return_attention else x
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
+
+from crackseg.data.io import pil_to_rgb
 
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")
-_EXIF_ORIENTATION = 0x0112
 # Leading bytes of files people upload by mistake -> what to tell them.
 _NOT_IMAGES = {
     b"%PDF": "a PDF document: export the page as PNG or JPEG",
@@ -48,18 +49,6 @@ def _what_is_it(data: bytes) -> str:
     return ""
 
 
-def _to_rgb(im: Image.Image) -> np.ndarray:
-    """Decode `im` to (H, W, 3) uint8 with EXIF orientation applied; 16-bit grey is rescaled."""
-    if im.getexif().get(_EXIF_ORIENTATION, 1) != 1:
-        im = ImageOps.exif_transpose(im)
-    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(im, dtype=np.float64)  # (H, W)
-        top = 65535.0 if arr.max() > 255 else 255.0
-        grey = np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8)
-        return np.repeat(grey[:, :, None], 3, axis=2)
-    return np.asarray(im.convert("RGB"))
-
-
 def decode_upload(data: bytes, *, max_pixels: int, name: str = "upload") -> np.ndarray:
     """Uploaded bytes -> (H, W, 3) uint8 RGB; raises `UploadError` 422 (empty, corrupt), 415 (not a
     supported image) or 413 (more than `max_pixels` pixels)."""
@@ -86,7 +75,7 @@ def decode_upload(data: bytes, *, max_pixels: int, name: str = "upload") -> np.n
                 f"is {max_pixels / 1e6:.1f} megapixels. Downscale or crop the image.",
             )
         try:
-            return _to_rgb(im)
+            return pil_to_rgb(im)
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
             raise UploadError(
                 422, f"{name}: corrupt or truncated {im.format} image ({err}). Re-export it."
