@@ -19,9 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "predict -> report. Prints the report folder.",
     )
     p.add_argument("--out", default="reports/demo", help="report folder (default reports/demo)")
-    p.add_argument("--images", type=int, default=400, help="synthetic images (default 400)")
+    p.add_argument("--images", type=int, default=800, help="synthetic images (default 800)")
     p.add_argument("--epochs", type=int, help="override the recipe's epochs")
     p.add_argument("--device", default="auto")
+    p.add_argument("--min-iou", type=float, default=TARGET_IOU,
+                   help=f"exit 1 when test crack IoU is below this (default {TARGET_IOU})")  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -67,9 +69,9 @@ def run(args: argparse.Namespace) -> int:
     last_samples = sorted((out / "run" / "samples").glob("*.png"))[-1]
     shutil.copy(last_samples, out / "samples.png")
     write_report(out, config, metrics, preds, time.perf_counter() - start)
-    passed = metrics["crack_iou"] >= TARGET_IOU
+    passed = metrics["crack_iou"] >= args.min_iou
     print(f"\ncrack IoU on the synthetic test split: {metrics['crack_iou']:.3f} "
-          f"({'meets' if passed else 'BELOW'} the {TARGET_IOU} target)")  # fmt: skip
+          f"({'meets' if passed else 'BELOW'} the {args.min_iou} target)")  # fmt: skip
     print(f"report: {out / 'README.md'}")
     return 0 if passed else 1
 
