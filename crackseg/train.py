@@ -61,9 +61,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict:
     """Train per `config`; returns the summary (also written to summary.json)."""
     device = resolve_device(config.device)
     rank, world = dist.init_distributed(device)
-    if world > 1 and device.type == "cuda":
-        device = torch.device("cuda", int(__import__("os").environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)
+    device = dist.local_device(device, world)
     out, main = Path(config.out), dist.is_main_process()
     ckpt = resume_state(out) if resume else None
     if resume and ckpt is None:

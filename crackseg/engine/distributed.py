@@ -18,6 +18,15 @@ def init_distributed(device: torch.device) -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+def local_device(device: torch.device, world: int) -> torch.device:
+    """Under torchrun each process drives the GPU of its LOCAL_RANK; CPU processes share the CPU."""
+    if world <= 1 or device.type != "cuda":
+        return device
+    local = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    torch.cuda.set_device(local)
+    return local
+
+
 def is_main_process() -> bool:
     return not dist.is_initialized() or dist.get_rank() == 0
 
