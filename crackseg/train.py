@@ -12,7 +12,8 @@ import torch
 from tqdm import tqdm
 
 from crackseg.config import TrainConfig, resolve_config, save_config
-from crackseg.data import build_dataset
+from crackseg.data import build_dataset, load_index
+from crackseg.data.holdout import with_holdout
 from crackseg.engine import distributed as dist
 from crackseg.engine.checkpoint import (
     model_payload,
@@ -75,10 +76,15 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict:
         torch.use_deterministic_algorithms(True)
     amp_dtype = resolve_amp(config.amp, device)
 
-    train_set = build_dataset(config.data, "train", image_size=config.image_size,
+    index = load_index(config.data)
+    if config.val_split == "val":  # a dataset without one gets a grouped hold-out of train
+        index = with_holdout(index, seed=config.seed)
+    if main and index.notes:
+        print("\n".join(f"note: {n}" for n in index.notes), flush=True)
+    train_set = build_dataset(index, "train", image_size=config.image_size,
                               resize=config.resize, augment=config.augment, seed=config.seed,
                               compact=True, crop=config.crop)  # fmt: skip
-    val_set = build_dataset(config.data, config.val_split, image_size=config.image_size,
+    val_set = build_dataset(index, config.val_split, image_size=config.image_size,
                             resize="native")  # fmt: skip
     loader = train_loader(train_set, batch_size=config.batch_size, workers=config.workers,
                           seed=config.seed, rank=rank, world=world)  # fmt: skip
