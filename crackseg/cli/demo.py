@@ -64,8 +64,7 @@ def run(args: argparse.Namespace) -> int:
     predictor = Predictor.from_checkpoint(best, device="cpu")
     preds = predict_files(predictor, [str(unseen.parent / "images" / "test")],
                           out / "predictions", measure=True)  # fmt: skip
-    for name in ("curves.png",):
-        shutil.copy(out / "run" / name, out / name)
+    shutil.copy(out / "run" / "curves.png", out / "curves.png")
     last_samples = sorted((out / "run" / "samples").glob("*.png"))[-1]
     shutil.copy(last_samples, out / "samples.png")
     write_report(out, config, metrics, preds, time.perf_counter() - start)

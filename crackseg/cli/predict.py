@@ -34,7 +34,9 @@ def run(args: argparse.Namespace) -> int:
 
     predictor = Predictor.from_checkpoint(args.checkpoint, device=resolve_device(args.device),
                                           tta=args.tta, overlap=not args.no_overlap)  # fmt: skip
-    threshold = args.threshold or predictor.model.config.get("threshold", 0.5)
+    threshold = args.threshold
+    if threshold is None:  # --threshold 0 is a valid request, not "unset"
+        threshold = predictor.model.config.get("threshold", 0.5)
     results = predict_files(predictor, args.inputs, args.out, threshold=threshold,
                             measure=args.measure, mm_per_px=args.mm_per_px)  # fmt: skip
     for r in results:

@@ -1,7 +1,7 @@
 """What a model looks at: ViT/Segmenter attention maps and rollout, or gradient saliency for U-Net.
 
 from crackseg.explain import explain
-expl = explain(load_model("best.pt"), read_image("wall.jpg"))
+expl = explain(load_model("best.ckpt"), read_image("wall.jpg"))
 expl.rollout          # (gh, gw) tensor; expl.upsample(expl.rollout) -> (H, W)
 png = expl.grid_png(image)
 """

@@ -1,8 +1,8 @@
 """A small web app for crack finding: drop images on a page, see the width overlay and measurements,
 download the mask; the same as JSON from `POST /api/predict`. Needs the `serve` extra.
 
-app = create_app(Predictor.from_checkpoint("runs/x/best.pt"))
-with running(app) as base_url: ...           # or: crackseg serve --checkpoint runs/x/best.pt
+app = create_app(Predictor.from_checkpoint("runs/x/best.ckpt"))
+with running(app) as base_url: ...           # or: crackseg serve --checkpoint runs/x/best.ckpt
 """
 
 from crackseg.serve.app import Limits, create_app
