@@ -13,10 +13,8 @@ from typing import Any
 
 import yaml
 
+from crackseg.conventions import DEFAULT_THRESHOLD, IMAGENET_MEAN, IMAGENET_STD
 from crackseg.errors import CrackSegError
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
@@ -48,7 +46,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     workers: int = 2
-    threshold: float = 0.5
+    threshold: float = DEFAULT_THRESHOLD
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
     time_limit: float | None = None  # minutes; training stops after the epoch that crosses it

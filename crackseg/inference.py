@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from einops import rearrange, repeat
 from torch import Tensor, nn
 
-from crackseg.engine.loop import autocast, normalize
 from crackseg.imageops import tile, untile
+from crackseg.tensors import autocast, normalize
 
 
 def tent(size: int) -> Tensor:

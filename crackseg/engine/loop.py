@@ -5,7 +5,6 @@ The orchestration (run folder, checkpoints, logging, resume) lives in `crackseg.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Iterable
 
@@ -14,24 +13,11 @@ from torch import Tensor, nn
 
 from crackseg.data import batch_to_float
 from crackseg.metrics import SegMetrics, probs_from_logits
+from crackseg.tensors import autocast, normalize
 
 
 class NonFiniteLoss(RuntimeError):
     """The loss became NaN or inf; the caller keeps the last good checkpoint."""
-
-
-def normalize(images: Tensor, mean, std) -> Tensor:
-    """(B, 3, H, W) in [0, 1] -> (images - mean) / std, per channel."""
-    mean = torch.as_tensor(mean, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
-    std = torch.as_tensor(std, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
-    return (images - mean) / std
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None):
-    """Mixed-precision context for `dtype` (bf16/fp16) or a no-op for full precision."""
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def train_one_epoch(

@@ -14,12 +14,12 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from crackseg.config import IMAGENET_MEAN, IMAGENET_STD
-from crackseg.engine.loop import normalize
+from crackseg.conventions import IMAGENET_MEAN, IMAGENET_STD
 from crackseg.errors import CrackSegError
 from crackseg.metrics import probs_from_logits
 from crackseg.models import Segmenter, VisionTransformer
 from crackseg.models.segmenter import pad_to_grid
+from crackseg.tensors import normalize
 
 HEAD_FUSIONS = {
     "mean": lambda w: w.mean(dim=-3),

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from crackseg.engine.loop import normalize
 from crackseg.metrics import probs_from_logits
+from crackseg.tensors import normalize
 
 MAX_SIDE = 1024  # whole-image backward passes above this get memory-hungry on CPU
 
