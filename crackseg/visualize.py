@@ -1,27 +1,69 @@
-"""Pictures for reports: mask overlays, sample grids and training curves (matplotlib, Agg)."""
+"""Pictures for reports, drawn one way everywhere: mask overlays, captions and outlined labels,
+sample grids and training curves (matplotlib's object API, no global backend switch).
+
+`overlay` and `caption` are the single implementation used by training samples, `predict`, the
+dataset inspector, explanations, measurements and the web app.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
+from crackseg.conventions import CRACK, IGNORE_INDEX
 from crackseg.imageops import mosaic
 
 CRACK_RGB = (255, 40, 40)
 GT_RGB = (40, 220, 40)
+FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 def overlay(
-    image: np.ndarray, mask: np.ndarray, *, color=CRACK_RGB, alpha: float = 0.6
+    image: np.ndarray,
+    mask: np.ndarray,
+    *,
+    color=CRACK_RGB,
+    alpha: float = 0.6,
+    ignore_color=None,
 ) -> np.ndarray:
-    """Blend `color` into uint8 RGB `image` (H, W, 3) where `mask` (H, W) is 1; 255 (ignore) greyed."""
-    out = image.astype(np.float32).copy()
-    hit = mask == 1
+    """Blend `color` into uint8 RGB `image` (H, W, 3) where `mask` (H, W) is 1 (crack).
+
+    IGNORE_INDEX pixels are greyed (halved), or blended with `ignore_color` when one is given.
+    Returns a new uint8 (H, W, 3) array; `image` is not modified.
+    """
+    if image.shape[:2] != mask.shape[:2]:
+        raise ValueError(f"image is {image.shape[:2]} but mask is {mask.shape[:2]}")
+    out = image.astype(np.float32)  # (H, W, 3), a copy
+    hit, ignored = mask == CRACK, mask == IGNORE_INDEX
     out[hit] = (1 - alpha) * out[hit] + alpha * np.asarray(color, np.float32)
-    out[mask == 255] *= 0.5
+    if ignore_color is None:
+        out[ignored] *= 0.5
+    else:
+        out[ignored] = (1 - alpha) * out[ignored] + alpha * np.asarray(ignore_color, np.float32)
     return out.clip(0, 255).astype(np.uint8)
+
+
+def caption(image: np.ndarray, text: str, *, scale: float | None = None) -> np.ndarray:
+    """A copy of `image` with `text` at the top-left, white on a dimmed band (legible on any
+    background). The font scale follows the image size unless `scale` is given."""
+    out = np.ascontiguousarray(image).copy()
+    if scale is None:
+        scale = max(0.35, min(out.shape[:2]) / 480)
+    (w, h), base = cv2.getTextSize(text, FONT, scale, 1)
+    band = out[: h + base + 6, : w + 8]
+    band[:] = band // 3  # a view: dims the strip behind the text
+    cv2.putText(out, text, (4, h + 3), FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def label(canvas: np.ndarray, text: str, org: tuple[int, int], scale: float = 0.35) -> None:
+    """Draw `text` in place at `org` (x, y baseline): white with a black outline, for labels that
+    sit on the picture itself (crack ids, colour-bar ticks) rather than in a caption band."""
+    cv2.putText(canvas, text, org, FONT, scale, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(canvas, text, org, FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
 
 
 def sample_grid(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
@@ -40,14 +82,13 @@ def save_png(array: np.ndarray, path: str | Path) -> Path:
 
 
 def save_curves(history: list[dict], path: str | Path) -> Path:
-    """Loss and validation crack IoU/F1 per epoch, side by side."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Loss and validation crack IoU/F1 per epoch, side by side (a standalone Figure: no pyplot
+    state, no backend switch, safe in threads and next to a user's own plots)."""
+    from matplotlib.figure import Figure
 
     epochs = [h["epoch"] for h in history]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    ax1, ax2 = fig.subplots(1, 2)
     ax1.plot(epochs, [h["train_loss"] for h in history], marker="o", label="train loss")
     ax1.set_xlabel("epoch")
     ax1.set_title("loss")
@@ -59,9 +100,9 @@ def save_curves(history: list[dict], path: str | Path) -> Path:
     ax2.set_xlabel("epoch")
     ax2.set_ylim(0, 1)
     ax2.set_title("validation")
-    ax2.legend()
+    if ax2.lines:
+        ax2.legend()
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
