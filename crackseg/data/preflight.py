@@ -1,0 +1,144 @@
+"""Before training or evaluating: what is wrong with the data, said up front, or a refusal.
+
+`train` hid what `data inspect` knew: clipped or dropped label lines, masks of the wrong size,
+unreadable images, a split whose labels are all "ignore". This module turns the index's problems
+into the lines printed at the start of a run, and refuses to start when the data is broken.
+
+The threshold is zero: ANY problem that dropped an item or changed its labels (clipped coordinates,
+unknown classes filled as ignore, non-finite numbers, unreadable files, wrong-size masks) refuses
+to start unless the user passes `--allow-bad-labels`. A percentage would let 10 broken images of
+1000 train silently; a demanding user wants to hear about every one, and can say "go on anyway"
+once, knowingly. Problems that change no label (notes such as a yaml `path:` that was corrected)
+are printed but never refuse. A split without a single crack pixel is always an error (a score
+computed from nothing is not a score), `--allow-bad-labels` or not.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from crackseg.data.index import DatasetIndex, Item, Problem, canonical_split
+from crackseg.data.io import image_size
+from crackseg.errors import CrackSegError
+
+# kinds that change no pixel of any label: printed, never a reason to refuse
+HARMLESS_KINDS = frozenset({"yaml-path"})
+MAX_EXAMPLES = 3
+
+
+def check_training_data(
+    index: DatasetIndex, splits: Sequence[str], *, allow_bad_labels: bool = False
+) -> list[str]:
+    """The summary lines to print before a run over `splits`; CrackSegError when it must not run.
+
+    Image headers of every item are read here (cheap), so an unreadable image is found before the
+    first epoch, not in a DataLoader worker. With allow_bad_labels=True unreadable images are
+    removed from `index.splits` (in place) and reported like every other skipped item.
+    """
+    names = [canonical_split(s) for s in splits]
+    for name in names:
+        index.split(name)  # a missing split: the index's own error, listing the others
+    _check_image_headers(index, names, remove=allow_bad_labels)
+    problems = [p for p in index.problems if p.split is None or canonical_split(p.split) in names]
+    bad = [p for p in problems if p.kind not in HARMLESS_KINDS]
+    lines = _summary_lines(index, names, problems)
+    if bad and not allow_bad_labels:
+        total = sum(len(index.splits[n]) for n in names) + sum(p.skipped for p in bad)
+        files = len({p.file for p in bad})
+        raise CrackSegError(
+            f"{index.root}: {files} of {total} files in {'/'.join(names)} have problems "
+            f"({_kinds(bad)}; first: {_examples(bad)}). Fix them (`crackseg data inspect "
+            f"{index.root}` lists all), or pass --allow-bad-labels to train on the rest knowingly."
+        )
+    if bad:
+        lines.append(
+            f"  warning: --allow-bad-labels: going on with {len(bad)} problems "
+            f"({sum(p.skipped for p in bad)} items skipped, the rest with labels as read)"
+        )
+    for name in names:
+        _require_crack_pixels(index, name)
+    return lines
+
+
+def _summary_lines(index: DatasetIndex, names: list[str], problems: list[Problem]) -> list[str]:
+    """The same counts `data inspect` shows: images per split, problems per kind, examples."""
+    lines = [f"data: {index.root} ({index.format}, classes {index.class_names})"]
+    lines += [f"  {n}: {len(index.splits[n])} images" for n in names]
+    lines += [f"  note: {note}" for note in index.notes]
+    if problems:
+        skipped = sum(p.skipped for p in problems)
+        lines.append(f"  {len(problems)} problems ({skipped} items skipped): {_kinds(problems)}")
+        lines += [f"    {p}" for p in problems[:MAX_EXAMPLES]]
+        if len(problems) > MAX_EXAMPLES:
+            lines.append(
+                f"    ... {len(problems) - MAX_EXAMPLES} more: crackseg data inspect {index.root}"
+            )
+    else:
+        lines.append("  problems: none")
+    return lines
+
+
+def _kinds(problems: list[Problem]) -> str:
+    return ", ".join(f"{kind} {n}" for kind, n in Counter(p.kind for p in problems).items())
+
+
+def _examples(problems: list[Problem]) -> str:
+    where = [f"{p.file}:{p.line}" if p.line else p.file for p in problems]
+    first = "; ".join(f"{w}: {p.message}" for w, p in zip(where, problems[:MAX_EXAMPLES]))
+    return first + (" ..." if len(problems) > MAX_EXAMPLES else "")
+
+
+def _check_image_headers(index: DatasetIndex, names: list[str], *, remove: bool) -> None:
+    """Open every image's header (0-byte, not an image, a folder, a decompression bomb)."""
+    for name in names:
+        kept: list[Item] = []
+        for item in index.splits[name]:
+            try:
+                image_size(item.image)
+                kept.append(item)
+            except CrackSegError as err:
+                message = str(err).removeprefix(f"{item.image}: ").rsplit(". ", 1)[0]
+                index.problems.append(
+                    Problem(
+                        str(item.image),
+                        message,
+                        "Fix or remove the file",
+                        "unreadable-image",
+                        skipped=True,
+                        split=name,
+                    )
+                )
+        if remove:
+            index.splits[name] = kept
+
+
+def _require_crack_pixels(index: DatasetIndex, name: str) -> None:
+    """Refuse a split in which no label marks a crack pixel: every crack score would be 0/0."""
+    items = index.splits[name]
+    if any(_has_crack(item) for item in items):
+        return
+    ignored = sum(any(v == 255 for v, _ in (*i.polygons, *i.rles)) for i in items)
+    why = (
+        f"; {ignored} images have labels that all became 'ignore' (class ids not in the "
+        "dataset yaml's names?)"
+        if ignored
+        else ""
+    )
+    raise CrackSegError(
+        f"{index.root}: the '{name}' split ({len(items)} images) has no crack pixel in any "
+        f"label{why}. A crack score from it would mean nothing: fix the labels or the class "
+        f"names (`crackseg data inspect {index.root}`)."
+    )
+
+
+def _has_crack(item: Item) -> bool:
+    """Whether the item's label marks any crack pixel (mask files are decoded, polygons not)."""
+    if any(v == 1 for v, _ in (*item.polygons, *item.rles)):
+        return True
+    if item.mask_file is None:
+        return False
+    try:
+        return bool((item.load_mask() == 1).any())
+    except CrackSegError:
+        return False  # an unreadable mask is reported by the index or the header check
