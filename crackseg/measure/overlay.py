@@ -10,17 +10,11 @@ from einops import repeat
 
 from crackseg.measure.core import as_binary, measure_cracks
 from crackseg.measure.report import CrackReport
+from crackseg.visualize import label
 
 PANEL = 72  # px added on the right for the colour bar
 MIN_HEIGHT = 64  # shorter masks are padded below so that the colour bar fits
-FONT = cv2.FONT_HERSHEY_SIMPLEX
 IGNORED_GREY = (128, 128, 128)
-
-
-def _text(canvas: np.ndarray, text: str, org: tuple[int, int], scale: float = 0.35) -> None:
-    """White text with a black outline, readable on any background."""
-    cv2.putText(canvas, text, org, FONT, scale, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(canvas, text, org, FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
 
 
 def _colours(values: np.ndarray, vmax: float) -> np.ndarray:
@@ -39,10 +33,10 @@ def _colour_bar(height: int, vmax: float, unit: str, scale: float) -> np.ndarray
     top, bottom = 18, max(height - 8, 26)
     bar = _colours(np.linspace(vmax, 0, bottom - top), vmax)  # (bottom - top, 3)
     panel[top:bottom, 6:20] = repeat(bar, "h c -> h w c", w=14)
-    _text(panel, f"width {unit}", (4, 12), 0.33)
+    label(panel, f"width {unit}", (4, 12), 0.33)
     for frac in (0.0, 0.5, 1.0):
         y = int(round(bottom - 1 - frac * (bottom - top - 1)))
-        _text(panel, f"{frac * vmax * scale:.3g}", (24, min(max(y + 4, top + 4), height - 2)))
+        label(panel, f"{frac * vmax * scale:.3g}", (24, min(max(y + 4, top + 4), height - 2)))
     return panel
 
 
@@ -77,7 +71,7 @@ def width_overlay(image, mask, report: CrackReport | None = None) -> np.ndarray:
     canvas[measured] = _colours(widths[measured], vmax)
     for crack in report.cracks:
         x, y, _, _ = crack.bbox
-        _text(canvas, str(crack.id), (x, max(y - 2, 10)))
+        label(canvas, str(crack.id), (x, max(y - 2, 10)))
     unit, scale = ("mm", report.mm_per_px) if report.mm_per_px else ("px", 1.0)
     if height < MIN_HEIGHT:  # room for the colour bar below a tiny mask
         canvas = np.pad(canvas, ((0, MIN_HEIGHT - height), (0, 0), (0, 0)), constant_values=32)
