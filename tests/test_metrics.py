@@ -1,7 +1,5 @@
 """Metrics: hand-computed examples for every score, conventions for empty cases, merging."""
 
-import math
-
 import numpy as np
 import pytest
 import torch
@@ -9,7 +7,6 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from PIL import Image
 
-from crackseg.errors import CrackSegError
 from crackseg.metrics import SegMetrics, format_table, probs_from_logits
 from crackseg.metrics import functional as M
 
@@ -53,18 +50,23 @@ def test_hand_computed_confusion_scores_with_an_ignored_pixel():
     assert out["images"] == 1 and out["ois_images"] == 1
 
 
-def test_image_without_crack_follows_the_documented_conventions():
+def test_split_without_crack_reports_crack_scores_as_undefined():
     empty = torch.zeros(1, 4, 4, dtype=torch.long)
     quiet = _score(torch.full((1, 4, 4), 0.1), empty)
-    for key in ("crack_iou", "crack_f1", "precision", "recall", "miou", "pixel_acc", "tol_f1"):
-        assert quiet[key] == 1.0, key
-    assert quiet["ods_f1"] == 1.0 and quiet["ois_f1"] == 1.0
+    # No crack to find and none predicted: crack IoU/F1/precision/recall have nothing to rest on.
+    for key in ("crack_iou", "crack_f1", "precision", "recall", "tol_f1", "ods_f1"):
+        assert quiet[key] is None, key
+    assert quiet["pixel_acc"] == 1.0 and quiet["background_iou"] == 1.0
+    assert quiet["miou"] == 1.0  # the mean over the classes whose IoU is defined
+    assert quiet["ois_f1"] == 1.0  # per image: a threshold leaves it correctly empty
+    assert quiet["labelled_pixels"] == 16
 
     probs = torch.full((1, 4, 4), 0.1)
     probs[0, 0, 0] = 0.7  # one false alarm
     noisy = _score(probs, empty)
-    for key in ("crack_iou", "crack_f1", "precision", "recall", "tol_f1"):
+    for key in ("crack_iou", "crack_f1", "precision", "tol_f1"):
         assert noisy[key] == 0.0, key
+    assert noisy["recall"] is None  # no crack to find
     assert noisy["pixel_acc"] == pytest.approx(15 / 16)
     assert noisy["miou"] == pytest.approx((0 + 15 / 16) / 2)
     assert noisy["ois_f1"] == 1.0  # thresholds above 0.7 leave the image empty
@@ -76,23 +78,32 @@ def test_cracks_but_no_prediction_scores_zero():
     targets = torch.zeros(1, 3, 3, dtype=torch.long)
     targets[0, 1, 1] = 1
     out = _score(torch.zeros(1, 3, 3), targets)
-    for key in ("crack_iou", "crack_f1", "precision", "recall", "tol_f1", "ods_f1", "ois_f1"):
+    for key in ("crack_iou", "crack_f1", "recall", "tol_f1", "ods_f1", "ois_f1"):
         assert out[key] == 0.0, key
+    assert out["precision"] is None  # nothing predicted: no precision to report
 
 
-def test_empty_split_and_fully_ignored_images_give_no_nan():
-    out = SegMetrics().compute()  # nothing seen
-    assert all(math.isfinite(v) for v in out.values())
-    assert out["images"] == 0 and out["crack_f1"] == 1.0
+def test_no_labelled_pixel_gives_no_score_at_all():
+    """names: [] in a data.yaml makes every pixel ignore: no metric may then read 1.0 (issue 11)."""
+    scores = ("crack_iou", "crack_f1", "precision", "recall", "miou", "background_iou",
+              "pixel_acc", "ods_f1", "ods_threshold", "ois_f1", "tol_f1", "tol_precision",
+              "tol_recall")  # fmt: skip
+    nothing = SegMetrics().compute()  # nothing seen
+    assert all(nothing[key] is None for key in scores)
+    assert nothing["images"] == 0 and nothing["labelled_pixels"] == 0
     ignored = _score(torch.rand(2, 5, 5), torch.full((2, 5, 5), 255))
-    assert all(math.isfinite(v) for v in ignored.values())
-    assert ignored["images"] == 2 and ignored["ois_images"] == 0
-    assert ignored["pixel_acc"] == 1.0
-    # A fully ignored image is left out of OIS instead of counting as a perfect image.
+    assert all(ignored[key] is None for key in scores), ignored
+    assert ignored["images"] == 2 and ignored["ois_images"] == 0 and ignored["labelled_pixels"] == 0
+    table = format_table(ignored)
+    assert "1.0000" not in table and table.count("undefined") == len(scores)
+
+
+def test_fully_ignored_images_are_left_out_of_ois():
     targets = torch.full((2, 1, 2), 255)
     targets[0] = torch.tensor([[1, 0]])
     out = _score(torch.tensor([[[0.2, 0.9]], [[0.0, 0.0]]]), targets)
     assert out["ois_images"] == 1 and out["ois_f1"] == pytest.approx(2 / 3)  # not (2/3 + 1) / 2
+    assert out["labelled_pixels"] == 2
 
 
 def test_ods_and_ois_differ_on_two_images():
@@ -225,10 +236,11 @@ def test_probs_from_logits_and_bad_inputs():
     metrics = SegMetrics()
     with pytest.raises(ValueError, match="probs_from_logits"):
         metrics.update(torch.rand(2, 1, 4, 4), torch.zeros(2, 4, 4, dtype=torch.long))
+    # Settings come from code (the CLI validates the user's flags): programmer errors.
     for kwargs in ({"thresholds": 0}, {"thresholds": [0.5, 0.2]}, {"threshold": 1.5}):
-        with pytest.raises(CrackSegError):
+        with pytest.raises(ValueError):
             SegMetrics(**kwargs)
-    with pytest.raises(CrackSegError, match="tolerance_px"):
+    with pytest.raises(ValueError, match="tolerance_px"):
         SegMetrics(tolerance_px=-1)
 
 

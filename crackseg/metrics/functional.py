@@ -1,8 +1,9 @@
 """Pure scoring functions: confusion counts in, scores out (the second step of `SegMetrics`).
 
-Zero-denominator rule, used everywhere: a score whose denominator is 0 is 1.0 when there was
-nothing to find and nothing was predicted (e.g. recall with no ground-truth crack and no predicted
-crack), and 0.0 otherwise (e.g. precision when cracks exist but none were predicted). Never NaN.
+Two layers of zero-denominator rules. The tensor helpers (`ratio`, `f1_score`, ...) work on whole
+arrays of counts (per threshold, per image) and fill a 0 denominator with a documented 1.0/0.0, so
+they never give NaN. The split-level report (`scores_from_counts`) instead says "undefined": a score
+whose denominator is 0 is None, never a number computed from nothing (issue 11).
 """
 
 from __future__ import annotations
@@ -41,19 +42,35 @@ def harmonic_mean(p: Tensor, r: Tensor) -> Tensor:
     return ratio(2 * p * r, p + r, torch.zeros_like(p, dtype=torch.bool))
 
 
-def scores_from_counts(tp: Tensor, fp: Tensor, fn: Tensor, tn: Tensor) -> dict[str, float]:
-    """Crack IoU/F1/precision/recall, mean IoU over {background, crack} and pixel accuracy."""
-    yes = torch.ones_like(tp, dtype=torch.bool)
-    crack_iou = ratio(tp, tp + fp + fn, yes)
-    background_iou = ratio(tn, tn + fn + fp, yes)  # background's TP is tn; its FP is crack's FN
+def defined_ratio(num: Tensor | float, den: Tensor | float) -> float | None:
+    """num / den as a float, or None ("undefined") when den == 0: no score from nothing."""
+    num, den = float(num), float(den)
+    return num / den if den > 0 else None
+
+
+def mean_defined(*values: float | None) -> float | None:
+    """Mean of the values that are defined (not None); None when none is."""
+    defined = [v for v in values if v is not None]
+    return sum(defined) / len(defined) if defined else None
+
+
+def scores_from_counts(tp: Tensor, fp: Tensor, fn: Tensor, tn: Tensor) -> dict[str, float | None]:
+    """Crack IoU/F1/precision/recall, mean IoU over {background, crack} and pixel accuracy.
+
+    Each is None where its denominator is 0: crack IoU and F1 with no crack in the targets and none
+    predicted, precision with nothing predicted, recall with no crack to find, everything with no
+    labelled pixel. Mean IoU averages the classes whose IoU is defined.
+    """
+    crack_iou = defined_ratio(tp, tp + fp + fn)
+    background_iou = defined_ratio(tn, tn + fn + fp)  # background's TP is tn; its FP is crack's FN
     return {
-        "crack_iou": float(crack_iou),
-        "crack_f1": float(f1_score(tp, fp, fn)),
-        "precision": float(precision_score(tp, fp, fn)),
-        "recall": float(recall_score(tp, fp, fn)),
-        "miou": float((crack_iou + background_iou) / 2),
-        "background_iou": float(background_iou),
-        "pixel_acc": float(ratio(tp + tn, tp + tn + fp + fn, yes)),
+        "crack_iou": crack_iou,
+        "crack_f1": defined_ratio(2 * tp, 2 * tp + fp + fn),
+        "precision": defined_ratio(tp, tp + fp),
+        "recall": defined_ratio(tp, tp + fn),
+        "miou": mean_defined(crack_iou, background_iou),
+        "background_iou": background_iou,
+        "pixel_acc": defined_ratio(tp + tn, tp + tn + fp + fn),
     }
 
 

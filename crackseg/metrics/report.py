@@ -21,19 +21,24 @@ _LABELS = {
     "tol_f1": "tolerance F1",
     "tol_precision": "tolerance precision",
     "tol_recall": "tolerance recall",
+    "labelled_pixels": "labelled pixels",
     "images": "images",
     "ois_images": "images in OIS",
 }
-_COUNTS = ("images", "ois_images")
+_COUNTS = ("labelled_pixels", "images", "ois_images")
+UNDEFINED = "undefined"  # how a metric with a zero denominator (None) is printed
 
 
 def format_table(metrics: dict, *, title: str | None = None, digits: int = 4) -> str:
-    """Two aligned columns (metric, value): scores with `digits` decimals, counts as integers."""
+    """Two aligned columns (metric, value): scores with `digits` decimals, counts as integers,
+    and `undefined` for a metric that is None (computed from nothing, see `SegMetrics`)."""
     keys = [k for k in _LABELS if k in metrics] + [k for k in metrics if k not in _LABELS]
     rows = []
     for key in keys:
         value = metrics[key]
-        if isinstance(value, (int, np.integer)) or key in _COUNTS:
+        if value is None:
+            text = UNDEFINED
+        elif isinstance(value, (int, np.integer)) or key in _COUNTS:
             text = str(int(value))
         elif isinstance(value, (float, np.floating)):
             text = f"{float(value):.{digits}f}"
@@ -77,7 +82,7 @@ def plot_pr_curve(
         ax.text(1.01, f / (2 - f), f"F1={f:.1f}", color="0.6", fontsize=6, va="center")
     defined = (recall > 0) | (precision > 0)
     ax.plot(recall[defined], precision[defined], color="tab:blue", lw=2, zorder=2, label="PR")
-    if scores is not None and "ods_threshold" in scores:
+    if scores is not None and scores.get("ods_threshold") is not None:
         j = int(np.argmin(np.abs(thresholds - scores["ods_threshold"])))
         label = f"ODS F1={scores['ods_f1']:.3f} @ t={thresholds[j]:.2f}"
         ax.scatter([recall[j]], [precision[j]], color="tab:red", zorder=3, label=label)

@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from crackseg.errors import CrackSegError
+from crackseg.conventions import DEFAULT_THRESHOLD, IGNORE_INDEX
 from crackseg.metrics import functional as M
 
 # Scalar counts at the head of the state tensor, then the (n+1, 2) probability histogram.
@@ -40,10 +40,16 @@ class SegMetrics:
         threshold: a pixel is predicted crack when its probability is >= threshold.
         ignore_index: target value of pixels that count nowhere.
 
-    OIS averages each image's best F1 over the thresholds; an image with no ground-truth crack
-    scores 1.0 if some threshold leaves it with no predicted crack, and an image whose pixels are
-    all ignored is left out (counted in `images` but not in `ois_images`). Zero denominators follow
-    the rule in `crackseg.metrics.functional`: never NaN.
+    No score from nothing: `compute` reports a metric as None ("undefined", printed so by
+    `format_table`) when its denominator is 0, never as 1.0 or NaN. With zero labelled (non-ignore)
+    pixels every score is None; crack IoU/F1 are None with no crack in the targets and none
+    predicted; precision with nothing predicted; recall and ODS F1 with no crack in the targets;
+    OIS F1 when no image had a labelled pixel. `compute` also returns `labelled_pixels`, the count
+    the scores rest on, and `images`. Callers treat None as "not a score" (e.g. never a best epoch).
+
+    OIS averages each image's best F1 over the thresholds; an image with labelled pixels but no
+    ground-truth crack scores 1.0 if some threshold leaves it with no predicted crack (else 0.0),
+    and an image whose pixels are all ignored is left out (counted in `images`, not `ois_images`).
     """
 
     def __init__(
@@ -51,25 +57,25 @@ class SegMetrics:
         *,
         thresholds: int | Sequence[float] = 99,
         tolerance_px: int = 2,
-        threshold: float = 0.5,
-        ignore_index: int = 255,
+        threshold: float = DEFAULT_THRESHOLD,
+        ignore_index: int = IGNORE_INDEX,
     ):
         if isinstance(thresholds, int):
             if thresholds < 1:
-                raise CrackSegError(f"thresholds={thresholds}: need at least 1 threshold")
+                raise ValueError(f"thresholds={thresholds}: need at least 1 threshold")
             grid = torch.arange(1, thresholds + 1, dtype=torch.float64) / (thresholds + 1)
             self._uniform = True  # bins by arithmetic, see functional.probability_bins
         else:
             grid = torch.as_tensor([float(t) for t in thresholds], dtype=torch.float64)
             self._uniform = False
             if grid.numel() < 1 or bool((grid.diff() <= 0).any()) or grid[0] <= 0 or grid[-1] > 1:
-                raise CrackSegError(
+                raise ValueError(
                     f"thresholds={list(thresholds)}: give an increasing list of values in (0, 1]"
                 )
-        if not 0 < threshold <= 1:
-            raise CrackSegError(f"threshold={threshold}: give a probability in (0, 1]")
+        if not 0 <= threshold <= 1:  # same range as conventions.resolve_threshold
+            raise ValueError(f"threshold={threshold}: give a probability in [0, 1]")
         if int(tolerance_px) != tolerance_px or tolerance_px < 0:
-            raise CrackSegError(f"tolerance_px={tolerance_px}: give a whole number of pixels >= 0")
+            raise ValueError(f"tolerance_px={tolerance_px}: give a whole number of pixels >= 0")
         self.thresholds = grid  # (n,)
         self.tolerance_px = int(tolerance_px)
         self.threshold = float(threshold)
@@ -86,7 +92,7 @@ class SegMetrics:
 
     @torch.no_grad()
     def update(self, probs: Tensor, targets: Tensor) -> None:
-        """Add a batch: probs (B, H, W) crack probability, targets (B, H, W) in {0, 1, 255}."""
+        """Add a batch: probs (B, H, W) crack probability, targets (B, H, W) in {0, 1, IGNORE_INDEX}."""
         if probs.ndim != 3 or probs.shape != targets.shape:
             raise ValueError(
                 f"expected probs and targets of the same shape (B, H, W), got {tuple(probs.shape)} "
@@ -125,24 +131,29 @@ class SegMetrics:
         images = torch.full((1,), float(B), dtype=torch.float64, device=probs.device)
         self._state += torch.cat([head, tol, ois, images, hist.sum(0).flatten()])
 
-    def compute(self) -> dict[str, float]:
-        """Scores over everything seen since `reset` (syncs the device once)."""
-        s = dict(zip(_SCALARS, self._state[: len(_SCALARS)].cpu()))
-        out = M.scores_from_counts(s["tp"], s["fp"], s["fn"], s["tn"])
+    def compute(self) -> dict[str, float | None]:
+        """Scores over everything seen since `reset`; None where undefined (syncs the device once)."""
+        s = {k: float(v) for k, v in zip(_SCALARS, self._state[: len(_SCALARS)].cpu())}
+        out: dict[str, float | None] = M.scores_from_counts(s["tp"], s["fp"], s["fn"], s["tn"])
 
-        ods = M.f1_score(*M.counts_per_threshold(self._hist().cpu()))  # (n,)
-        best = int(ods.argmax())  # first (lowest) threshold on ties
-        out["ods_f1"] = float(ods[best])
-        out["ods_threshold"] = float(self.thresholds[best])
+        hist = self._hist().cpu()
+        out["ods_f1"] = out["ods_threshold"] = None  # undefined with no crack to find
+        if float(hist[:, 1].sum()) > 0:
+            ods = M.f1_score(*M.counts_per_threshold(hist))  # (n,)
+            best = int(ods.argmax())  # first (lowest) threshold on ties
+            out["ods_f1"], out["ods_threshold"] = float(ods[best]), float(self.thresholds[best])
 
-        images = s["ois_images"]  # OIS: mean of per-image best F1; 1.0 if no image was scored
-        out["ois_f1"] = float(M.ratio(s["ois_sum"], images, images == 0))
+        out["ois_f1"] = M.defined_ratio(s["ois_sum"], s["ois_images"])  # mean per-image best F1
 
-        tol_p = M.ratio(s["tol_pred_hit"], s["tol_pred"], s["tol_gt"] == 0)
-        tol_r = M.ratio(s["tol_gt_hit"], s["tol_gt"], s["tol_pred"] == 0)
-        out["tol_precision"], out["tol_recall"] = float(tol_p), float(tol_r)
-        out["tol_f1"] = float(M.harmonic_mean(tol_p, tol_r))
-        out["images"], out["ois_images"] = float(s["images"]), float(images)
+        tol_p = M.defined_ratio(s["tol_pred_hit"], s["tol_pred"])
+        tol_r = M.defined_ratio(s["tol_gt_hit"], s["tol_gt"])
+        out["tol_precision"], out["tol_recall"] = tol_p, tol_r
+        # F1 = 2PR / (P + R); with one side undefined the other has no hit (0), so F1 is 0.
+        p, r = tol_p or 0.0, tol_r or 0.0
+        both_empty = s["tol_pred"] + s["tol_gt"] == 0
+        out["tol_f1"] = None if both_empty else (2 * p * r / (p + r) if p + r > 0 else 0.0)
+        out["labelled_pixels"] = s["tp"] + s["fp"] + s["fn"] + s["tn"]
+        out["images"], out["ois_images"] = s["images"], s["ois_images"]
         return out
 
     def pr_curve(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
