@@ -8,6 +8,7 @@ is predicted from 4 windows and tile seams disappear.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +18,37 @@ from einops import rearrange, repeat
 from torch import Tensor, nn
 
 from crackseg.imageops import tile, untile
-from crackseg.tensors import autocast, normalize
+from crackseg.tensors import autocast, image_to_tensor, normalize
 
 
 def tent(size: int) -> Tensor:
     """1-D weights peaking at the window centre and positive at its edges: (size,)."""
     i = torch.arange(size, dtype=torch.float32)
     return torch.minimum(i + 0.5, size - i - 0.5) / (size / 2)
+
+
+def _check_config(kw: dict, path) -> None:
+    """The inference settings read from a checkpoint's config, or a CrackSegError naming it."""
+    from crackseg.errors import CrackSegError
+
+    window, scale = kw["window"], kw["scale"]
+    if not (isinstance(window, int) and window >= 1):
+        raise CrackSegError(
+            f"{path}: config image_size must be a whole number >= 1, got {window!r}"
+        )
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+        raise CrackSegError(
+            f"{path}: config predict_scale must be a positive number, got {scale!r}"
+        )
+    for key in ("mean", "std"):
+        value = kw[key]
+        ok = isinstance(value, (list, tuple)) and len(value) == 3
+        ok = ok and all(isinstance(v, (int, float)) and math.isfinite(v) for v in value)
+        if not ok or (key == "std" and min(value) <= 0):
+            raise CrackSegError(
+                f"{path}: config {key} must be 3 finite numbers{' > 0' * (key == 'std')} "
+                f"(one per RGB channel), got {value!r}; use a checkpoint written by crackseg train"
+            )
 
 
 class Predictor:
@@ -44,6 +69,11 @@ class Predictor:
         tiles_per_batch: int = 8,
         channels_last: bool = False,
     ):
+        if window < 1 or tiles_per_batch < 1 or not scale > 0:
+            raise ValueError(
+                f"window and tiles_per_batch must be >= 1 and scale > 0, got window={window}, "
+                f"tiles_per_batch={tiles_per_batch}, scale={scale}"
+            )
         self.model = model.eval().to(device)
         self.window, self.scale, self.overlap, self.tta = window, scale, overlap, tta
         self.mean, self.std, self.device = mean, std, torch.device(device)
@@ -61,6 +91,7 @@ class Predictor:
         kw = dict(window=cfg.get("image_size", 416), mean=cfg.get("mean"), std=cfg.get("std"),
                   scale=cfg.get("predict_scale") or 1.0, device=device,
                   channels_last=cfg.get("channels_last", False))  # fmt: skip
+        _check_config(kw, path)
         return cls(model, **{**kw, **overrides})
 
     def _forward(self, images: Tensor) -> Tensor:
@@ -94,12 +125,16 @@ class Predictor:
         return acc / total
 
     @torch.no_grad()
-    def logits(self, images: Tensor) -> Tensor:
-        """Normalised images (B, C, H, W) -> logits (B, K, H, W) at the same size."""
+    def logits(self, images: Tensor, *, scale: float | None = None) -> Tensor:
+        """Normalised images (B, C, H, W) -> logits (B, K, H, W) at the same size.
+
+        The model sees the images resized by `scale` (default: the predictor's own), e.g. a
+        smaller one to bound the work on a large photo; logits come back at (H, W)."""
         H, W = images.shape[-2:]
+        scale = self.scale if scale is None else scale
         x = images.to(self.device)
-        if self.scale != 1.0:
-            size = (max(1, round(H * self.scale)), max(1, round(W * self.scale)))
+        if scale != 1.0:
+            size = (max(1, round(H * scale)), max(1, round(W * scale)))
             x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
         big = max(x.shape[-2:]) > self.window
         run = self._tiled if big else (lambda t: self._forward(t).cpu())
@@ -113,9 +148,12 @@ class Predictor:
     def __call__(self, images: Tensor) -> Tensor:
         return self.logits(images)
 
-    def predict_probs(self, image: np.ndarray) -> np.ndarray:
+    def predict_probs(self, image: np.ndarray, *, scale: float | None = None) -> np.ndarray:
         """One uint8 RGB image (H, W, 3) -> crack probability (H, W) float32 in [0, 1]."""
         from crackseg.metrics import probs_from_logits
 
-        x = torch.tensor(image).permute(2, 0, 1)[None].float() / 255  # (1, 3, H, W)
-        return probs_from_logits(self.logits(normalize(x, self.mean, self.std)))[0].numpy()
+        if not image.flags.writeable:  # e.g. np.asarray of a PIL image: torch wants a copy
+            image = image.copy()
+        x = image_to_tensor(image)  # (1, 3, H, W) in [0, 1]
+        logits = self.logits(normalize(x, self.mean, self.std), scale=scale)
+        return probs_from_logits(logits)[0].numpy()

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+EPILOG = """\
+Exit status: 0 when every image was predicted; 1 when some images could not be read (each is
+reported on its own line and skipped, the others are written, predictions.json lists them);
+2 for a bad option, checkpoint or input path, or when no image could be read (nothing written).
+"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,33 +19,54 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Images larger than the training size are tiled with overlap and blended; "
         "smaller ones go through one forward pass. Writes <name>_mask.png (0/255), "
         "<name>_prob.png, <name>_overlay.png and predictions.json.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument(
-        "--threshold", type=float, help="crack probability threshold (default: the run's)"
-    )
+    p.add_argument("--threshold", type=float,
+                   help="crack probability threshold in [0, 1] (default: the run's)")  # fmt: skip
     p.add_argument("--tta", action="store_true", help="average with a horizontally flipped pass")
     p.add_argument("--no-overlap", action="store_true", help="tile without overlap (faster)")
     p.add_argument("--measure", action="store_true", help="also measure length/width of each crack")
-    p.add_argument("--mm-per-px", type=float, help="physical scale for --measure")
+    p.add_argument("--mm-per-px", type=float, help="physical scale for --measure (> 0)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """Every option, before any work: one CrackSegError line for the first bad one."""
+    from crackseg.cli.checks import check_positive, check_threshold
+    from crackseg.errors import CrackSegError
+
+    check_threshold(args.threshold)
+    check_positive(args.mm_per_px, "--mm-per-px", "millimetres per pixel")
+    if args.mm_per_px is not None and not args.measure:
+        raise CrackSegError("--mm-per-px sets the scale of measurements: add --measure")
+
+
 def run(args: argparse.Namespace) -> int:
     from crackseg.engine.setup import resolve_device
+    from crackseg.errors import CrackSegError
     from crackseg.inference import Predictor
-    from crackseg.predict import predict_files
+    from crackseg.predict import expand_inputs, predict_files, threshold_for
 
-    predictor = Predictor.from_checkpoint(args.checkpoint, device=resolve_device(args.device),
-                                          tta=args.tta, overlap=not args.no_overlap)  # fmt: skip
-    threshold = args.threshold
-    if threshold is None:  # --threshold 0 is a valid request, not "unset"
-        threshold = predictor.model.config.get("threshold", 0.5)
+    check_options(args)
+    total = len(expand_inputs(args.inputs))  # a wrong path fails before the model loads
+    device = resolve_device(args.device)
+    predictor = Predictor.from_checkpoint(args.checkpoint, device=device, tta=args.tta,
+                                          overlap=not args.no_overlap)  # fmt: skip
+    threshold = threshold_for(predictor, args.threshold, args.checkpoint)
+    skipped = []
+
+    def skip(path, message: str) -> None:
+        skipped.append(path)
+        print(f"crackseg predict: skipped {message}", file=sys.stderr, flush=True)
+
     results = predict_files(predictor, args.inputs, args.out, threshold=threshold,
-                            measure=args.measure, mm_per_px=args.mm_per_px)  # fmt: skip
+                            measure=args.measure, mm_per_px=args.mm_per_px,
+                            on_skip=skip)  # fmt: skip
     for r in results:
         line = f"{r['image']}: {r['crack_fraction']:.2%} crack pixels"
         if "measurements" in r:
@@ -47,5 +75,13 @@ def run(args: argparse.Namespace) -> int:
             length = m.get(f"total_length_{unit}")
             line += f", {m['count']} cracks, total length {length} {unit}"
         print(line)
+    if not skipped:
+        print(f"wrote {len(results)} x (mask, prob, overlay) PNGs to {args.out}")
+        return 0
+    failed = f"{len(skipped)} of {total} images could not be read (listed above)"
+    if not results:
+        raise CrackSegError(f"{failed}; nothing was written. Fix or remove them.")
     print(f"wrote {len(results)} x (mask, prob, overlay) PNGs to {args.out}")
-    return 0
+    print(f"crackseg predict: error: {failed}; the other {len(results)} were written to "
+          f"{args.out}", file=sys.stderr)  # fmt: skip
+    return 1

@@ -26,9 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
     p.add_argument("--port", type=int, default=8000, help="default 8000; 0 = any free port")
-    p.add_argument(
-        "--threshold", type=float, help="crack probability threshold (default: the run's)"
-    )
+    p.add_argument("--threshold", type=float,
+                   help="crack probability threshold in [0, 1] (default: the run's)")  # fmt: skip
     p.add_argument("--mm-per-px", type=float, help="pixel size in mm: adds _mm figures")
     p.add_argument(
         "--max-upload-mb", type=float, default=20.0, help="upload size limit (default 20)"
@@ -40,16 +39,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """Every option, before any work (the same rules as `crackseg predict`)."""
+    from crackseg.cli.checks import check_positive, check_threshold
+
+    check_threshold(args.threshold)
+    check_positive(args.mm_per_px, "--mm-per-px", "millimetres per pixel")
+    check_positive(args.max_upload_mb, "--max-upload-mb", "MiB per upload")
+    check_positive(args.max_megapixels, "--max-megapixels", "decoded pixels per upload")
+
+
 def run(args: argparse.Namespace) -> int:
     from crackseg.errors import CrackSegError
 
-    for flag, value in (("--max-upload-mb", args.max_upload_mb),
-                        ("--max-megapixels", args.max_megapixels),
-                        ("--mm-per-px", args.mm_per_px)):  # fmt: skip
-        if value is not None and not value > 0:
-            raise CrackSegError(f"{flag} must be positive, got {value}")
-    if args.threshold is not None and not 0 < args.threshold < 1:
-        raise CrackSegError(f"--threshold must be between 0 and 1, got {args.threshold}")
+    check_options(args)
     try:
         from crackseg.serve import Limits, create_app
         from crackseg.serve.server import bind, server, url
