@@ -140,3 +140,10 @@ def test_rle_matches_pycocotools_reference():
             assert np.array_equal(rle_decode(rle_encode(m, compressed=compressed)), m)
     with pytest.raises(ValueError, match="sum"):
         rle_decode({"size": [2, 2], "counts": [1, 1]})
+
+
+@pytest.mark.parametrize("counts", ["", "0", "6<1", "zzzz", "\x7f\x7f", [5, -2, 17], [3, 3]])
+def test_malformed_rle_is_an_error_not_garbage_pixels(counts):
+    # pycocotools alone decodes "" or "0" into uninitialised pixels; we check before trusting it
+    with pytest.raises(ValueError, match="RLE"):
+        rle_decode({"size": [4, 5], "counts": counts})

@@ -2,14 +2,26 @@
 
 from pathlib import Path
 
-from crackseg.data.holdout import source_group, with_holdout
-from crackseg.data.index import DatasetIndex, Item
+from crackseg.data.holdout import with_holdout
+from crackseg.data.sources import roboflow_source, source_group
+from crackseg.data.types import DatasetIndex, Item
+
+HASH = "0123456789abcdef0123456789abcdef"
 
 
 def test_source_group_follows_roboflow_and_tile_names():
     assert source_group("1604.rf.7229a9adfa1c9ec285d55c965172ea32") == "1604"
     assert source_group("wall_03_1_2") == "wall_03"
     assert source_group("plain") == "plain"
+
+
+def test_one_rule_for_same_source_photo_in_holdout_and_inspector():
+    # the two regexes used to disagree here: holdout said 'IMG_12_jpg', the inspector 'IMG_12'
+    copies = [f"IMG_12_jpg.rf.{HASH}", f"IMG_12.rf.{HASH}", f"IMG_12-png.rf.{HASH}"]
+    assert {source_group(c) for c in copies} == {"IMG_12"}
+    assert {roboflow_source(c) for c in copies} == {"IMG_12"}
+    assert roboflow_source("IMG_12_1_2") is None and source_group("IMG_12_1_2") == "IMG_12"
+    assert roboflow_source(f"x.rf.{HASH[:-1]}") is None  # not a Roboflow md5: no source id
 
 
 def test_holdout_keeps_copies_of_one_photo_together_and_is_stable():

@@ -6,9 +6,10 @@ yaml_path = synthesize("runs/synth", 200)       # Ultralytics layout with exact 
 """
 
 from crackseg.data.dataset import CrackDataset, batch_to_float, build_dataset
-from crackseg.data.index import DatasetIndex, Item, Problem, load_index
+from crackseg.data.index import load_index
 from crackseg.data.io import read_image, read_mask
 from crackseg.data.synth_dataset import synthesize
+from crackseg.data.types import DatasetIndex, Item, Problem
 
 __all__ = [
     "CrackDataset",

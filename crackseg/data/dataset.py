@@ -14,9 +14,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from crackseg.data.index import DatasetIndex, Item, load_index
+from crackseg.conventions import IGNORE_INDEX
+from crackseg.data.index import load_index
 from crackseg.data.transforms import RESIZE_MODES, build_augment, resize_pair, seed_augment
+from crackseg.data.types import DatasetIndex, Item
 from crackseg.errors import CrackSegError
+from crackseg.tensors import uint8_to_float
 
 
 class CrackDataset(Dataset):
@@ -116,7 +119,7 @@ def random_crop(
     ph, pw = max(size - h, 0), max(size - w, 0)
     if ph or pw:
         image = np.pad(image, ((0, ph), (0, pw), (0, 0)))
-        mask = np.pad(mask, ((0, ph), (0, pw)), constant_values=255)
+        mask = np.pad(mask, ((0, ph), (0, pw)), constant_values=IGNORE_INDEX)
         h, w = mask.shape
     rng = np.random.default_rng(np.random.SeedSequence([*entropy, 7]))
     top, left = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
@@ -176,6 +179,4 @@ def batch_to_float(batch: dict, device: torch.device | str | None = None) -> dic
         batch["image"].to(device, non_blocking=True) if device else batch["image"]
     )  # (B, 3, H, W)
     masks = batch["mask"].to(device, non_blocking=True) if device else batch["mask"]  # (B, H, W)
-    if images.dtype == torch.uint8:
-        images = images.float().div_(255.0)
-    return {**batch, "image": images, "mask": masks.long()}
+    return {**batch, "image": uint8_to_float(images), "mask": masks.long()}

@@ -1,28 +1,16 @@
 """Carve a validation split out of train when a dataset ships none, grouped by source photo.
 
 Augmented or tiled copies of one photo must land on the same side, or validation leaks:
-Roboflow names copies `<id>.rf.<hash>`, patch sets name tiles `<photo>_<row>_<col>`.
+the rule for "same source photo" is `crackseg.data.sources.source_group`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import replace
 
-from crackseg.data.index import DatasetIndex
-
-_ROBOFLOW = re.compile(r"^(.+?)\.rf\.[0-9a-f]{32}$")
-_TILE = re.compile(r"^(.+?)_\d+_\d+$")
-
-
-def source_group(stem: str) -> str:
-    """The source photo a file name comes from (the stem itself when no pattern matches)."""
-    for pattern in (_ROBOFLOW, _TILE):
-        match = pattern.match(stem)
-        if match:
-            return match.group(1)
-    return stem
+from crackseg.data.sources import source_group
+from crackseg.data.types import DatasetIndex
 
 
 def with_holdout(index: DatasetIndex, fraction: float = 0.1, *, seed: int = 0) -> DatasetIndex:

@@ -8,7 +8,6 @@ the image's resolution, and images are hashed twice: MD5 of the file (exact dupl
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -16,8 +15,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from crackseg.data.index import DatasetIndex, Item, load_index
+from crackseg.conventions import CRACK, IGNORE_INDEX
+from crackseg.data.index import load_index
 from crackseg.data.io import read_mask_checked
+from crackseg.data.sources import roboflow_source
+from crackseg.data.types import DatasetIndex, Item
 from crackseg.errors import CrackSegError
 
 NEAR_DUPLICATE_BITS = 4  # perceptual-hash distance (of 64 bits) that counts as a near-duplicate
@@ -31,9 +33,6 @@ _D4 = (
     _T.ROTATE_270,
     _T.TRANSPOSE,
     _T.TRANSVERSE,
-)
-_ROBOFLOW_SOURCE = re.compile(
-    r"^(.+?)[._-](jpg|jpeg|png)\.rf\.[0-9a-f]{32}$|^(.+?)\.rf\.[0-9a-f]{32}$", re.I
 )
 
 
@@ -55,8 +54,8 @@ def scan_item(item: Item) -> dict:
         if item.mask_file is not None and item.crack_values is None:
             out["mask_note"] = read_mask_checked(item.mask_file)[1]
         mask = item.load_mask((h, w))
-        valid = mask != 255
-        out["crack_fraction"] = float((mask == 1).sum() / max(valid.sum(), 1))
+        valid = mask != IGNORE_INDEX
+        out["crack_fraction"] = float((mask == CRACK).sum() / max(valid.sum(), 1))
         out["ignore_fraction"] = float((~valid).mean())
     except CrackSegError as err:
         out["error"] = str(err)
@@ -70,12 +69,6 @@ def _scan_all(items: list[Item], workers: int) -> list[dict]:
         return list(pool.map(scan_item, items, chunksize=64))
 
 
-def source_id(stem: str) -> str | None:
-    """Roboflow names augmented copies `<source>_jpg.rf.<md5>`: the source photo's id, or None."""
-    m = _ROBOFLOW_SOURCE.match(stem)
-    return (m.group(1) or m.group(3)) if m else None
-
-
 def inspect_dataset(
     path: str | Path,
     *,
@@ -84,39 +77,20 @@ def inspect_dataset(
     grid: str | Path | None = None,
     samples: int = 16,
 ) -> dict:
-    """A JSON-able summary of a dataset (see `format_report`); writes a sample grid PNG if asked."""
+    """A JSON-able summary of a dataset (see `format_report`); writes a sample grid PNG if asked.
+
+    Steps: index the dataset, decode every item, count per split, (strict) refuse any problem,
+    then duplicates and problems across the whole dataset."""
     index = load_index(path, strict=strict)
-    items = [(split, item) for split, its in index.splits.items() for item in its]
-    scans = _scan_all([item for _, item in items], workers)
-    per_split: dict[str, dict] = {}
-    by_split: dict[str, list[dict]] = defaultdict(list)
-    for (split, item), scan in zip(items, scans, strict=True):
-        scan["split"], scan["item"] = split, item
-        by_split[split].append(scan)
+    by_split = _scan_splits(index, workers)
+    scans = [scan for split_scans in by_split.values() for scan in split_scans]
     skipped = Counter((p.split, p.kind) for p in index.problems if p.skipped)
-    for split, its in index.splits.items():
-        scans_s = by_split[split]
-        ok = [s for s in scans_s if "error" not in s]
-        frac = np.array([s["crack_fraction"] for s in ok]) if ok else np.zeros(0)
-        per_split[split] = {
-            "images": len(its),
-            "labels": sum(i.has_label for i in its),
-            "without_label": sum(not i.has_label for i in its),
-            "empty_labels": sum(
-                i.has_label and not (i.polygons or i.rles or i.mask_file) for i in its
-            ),
-            "labels_without_images": skipped[(split, "label-without-image")],
-            "unreadable": len(scans_s) - len(ok),
-            "sizes": dict(Counter(s["size"] for s in ok).most_common()),
-            "crack_fraction": _stats(frac),
-            "images_with_crack": int((frac > 0).sum()),
-            "nonbinary_masks": sum(bool(s.get("mask_note")) for s in ok),
-        }
-    if strict and (found := [s for s in scans if "error" in s or s.get("mask_note")]):
-        first = found[0].get("error") or f"{found[0]['item'].mask_file}: {found[0]['mask_note']}"
-        raise CrackSegError(
-            f"{first} ({len(found)} such files; strict mode: every problem is an error)"
-        )
+    per_split = {
+        split: _split_counts(items, by_split[split], skipped, split)
+        for split, items in index.splits.items()
+    }
+    if strict:
+        _refuse_scan_problems(scans)
     summary = {
         "path": str(index.root),
         "format": index.format,
@@ -131,6 +105,48 @@ def inspect_dataset(
     for s in scans:
         s.pop("item", None)
     return summary
+
+
+def _scan_splits(index: DatasetIndex, workers: int) -> dict[str, list[dict]]:
+    """split -> one scan per item (see `scan_item`), each tagged with its split and item."""
+    items = [(split, item) for split, its in index.splits.items() for item in its]
+    scans = _scan_all([item for _, item in items], workers)
+    by_split: dict[str, list[dict]] = {split: [] for split in index.splits}
+    for (split, item), scan in zip(items, scans, strict=True):
+        scan["split"], scan["item"] = split, item
+        by_split[split].append(scan)
+    return by_split
+
+
+def _split_counts(items: list[Item], scans: list[dict], skipped: Counter, split: str) -> dict:
+    """The per-split row of the report: labels, empty labels, orphans, unreadable, crack px."""
+    ok = [s for s in scans if "error" not in s]
+    frac = np.array([s["crack_fraction"] for s in ok]) if ok else np.zeros(0)
+    return {
+        "images": len(items),
+        "labels": sum(i.has_label for i in items),
+        "without_label": sum(not i.has_label for i in items),
+        "empty_labels": sum(
+            i.has_label and not (i.polygons or i.rles or i.mask_file) for i in items
+        ),
+        "labels_without_images": skipped[(split, "label-without-image")],
+        # decoding failed here, or the file was skipped while indexing (e.g. a folder `x.jpg`)
+        "unreadable": len(scans) - len(ok) + skipped[(split, "unreadable-image")],
+        "sizes": dict(Counter(s["size"] for s in ok).most_common()),
+        "crack_fraction": _stats(frac),
+        "images_with_crack": int((frac > 0).sum()),
+        "nonbinary_masks": sum(bool(s.get("mask_note")) for s in ok),
+    }
+
+
+def _refuse_scan_problems(scans: list[dict]) -> None:
+    """strict mode: an unreadable file or a non-binary mask found by decoding is an error."""
+    found = [s for s in scans if "error" in s or s.get("mask_note")]
+    if found:
+        first = found[0].get("error") or f"{found[0]['item'].mask_file}: {found[0]['mask_note']}"
+        raise CrackSegError(
+            f"{first} ({len(found)} such files; strict mode: every problem is an error)"
+        )
 
 
 def _stats(values: np.ndarray) -> dict:
@@ -167,7 +183,7 @@ def _duplicates(scans: list[dict]) -> dict:
                         pairs.append([sa[start + i]["path"], sb[j]["path"], int(dist[i, j])])
     sources = defaultdict(set)
     for s in ok:
-        if (src := source_id(Path(s["path"]).stem)) is not None:
+        if (src := roboflow_source(Path(s["path"]).stem)) is not None:
             sources[src].add(s["split"])
     return {
         "exact_within_splits": exact_within,
@@ -197,9 +213,8 @@ def _problems(index: DatasetIndex, scans: list[dict]) -> dict:
 
 def write_grid(index: DatasetIndex, path: Path, samples: int = 16, tile: int = 192) -> Path:
     """A PNG of evenly spaced samples from each split, crack pixels red, ignore pixels yellow."""
-    import cv2
-
-    from crackseg.data.transforms import resize_pair
+    from crackseg.data.transforms import letterbox_geometry, resize_pair
+    from crackseg.visualize import caption, overlay, save_png
 
     per_split = max(samples // max(len(index.splits), 1), 1)
     tiles = []
@@ -208,35 +223,27 @@ def write_grid(index: DatasetIndex, path: Path, samples: int = 16, tile: int = 1
             items[int(i)] for i in np.linspace(0, len(items) - 1, min(per_split, len(items)))
         ]:
             try:
-                image = item.load_image()
-                mask = item.load_mask(image.shape[:2])
+                image = item.load_image()  # (H, W, 3)
+                mask = item.load_mask(image.shape[:2])  # (H, W)
             except CrackSegError:
                 continue
-            image, mask = resize_pair(image, mask, tile, "letterbox")
-            over = image.copy()
-            over[mask == 1] = (255, 0, 0)
-            over[(mask == 255) & (image.sum(2) != 3 * 114)] = (255, 220, 0)
-            t = cv2.addWeighted(image, 0.45, over, 0.55, 0)
-            cv2.putText(
-                t,
-                f"{split}: {item.image.name[:22]}",
-                (3, 12),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                0.35,
-                (255, 255, 255),
-                1,
-                cv2.LINE_AA,
-            )
-            tiles.append(t)
+            _, top, left, nh, nw = letterbox_geometry(*mask.shape, tile)
+            image, padded = resize_pair(image, mask, tile, "letterbox")  # (tile, tile, 3)
+            mask = np.zeros_like(padded)  # the letterbox border is drawn as is, not as ignore
+            mask[top : top + nh, left : left + nw] = padded[top : top + nh, left : left + nw]
+            shown = overlay(image, mask, color=(255, 0, 0), alpha=0.55, ignore_color=(255, 220, 0))
+            tiles.append(caption(shown, f"{split}: {item.image.name[:22]}", scale=0.35))
     if not tiles:
         raise CrackSegError(f"{index.root}: no readable image to draw in the sample grid.")
     cols = min(4, len(tiles))
     tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % cols)
     rows = [np.concatenate(tiles[r : r + cols], axis=1) for r in range(0, len(tiles), cols)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), np.concatenate(rows, axis=0)[:, :, ::-1]):
-        raise CrackSegError(f"{path}: cannot write the sample grid. Pick another --grid path.")
-    return path
+    try:
+        return save_png(np.concatenate(rows, axis=0), path)
+    except (OSError, ValueError) as err:
+        raise CrackSegError(
+            f"{path}: cannot write the sample grid ({err}). Pick another --grid path."
+        ) from None
 
 
 def format_report(s: dict) -> str:

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from crackseg.conventions import IGNORE_INDEX
 from crackseg.errors import CrackSegError
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MASK_EXTS = (".png", ".bmp", ".tif", ".tiff", ".gif", ".jpg", ".jpeg")
-IGNORE = 255
 _EXIF_ORIENTATION = 0x0112
 
 
@@ -73,6 +73,15 @@ def pil_to_rgb(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGB"))
 
 
+def exif_orientation(path: str | Path) -> int:
+    """The EXIF orientation tag of an image file (1 = as stored; 5-8 swap width and height)."""
+    try:
+        with Image.open(path) as im:
+            return int(im.getexif().get(_EXIF_ORIENTATION, 1))
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return 1
+
+
 def image_size(path: str | Path) -> tuple[int, int]:
     """(H, W) from the file header only (no decoding), after EXIF orientation."""
     path = Path(path)
@@ -85,6 +94,10 @@ def image_size(path: str | Path) -> tuple[int, int]:
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
         raise CrackSegError(
             f"{path}: not a readable image ({err}). Re-export or remove it."
+        ) from None
+    except Image.DecompressionBombError as err:
+        raise CrackSegError(
+            f"{path}: image too large to decode safely ({err}). Downscale or remove it."
         ) from None
 
 
@@ -107,9 +120,9 @@ def mask_from_array(arr: np.ndarray, *, bits: int = 8) -> tuple[np.ndarray, str 
     if len(nonzero) == 1:
         out[arr == nonzero[0]] = 1
         return out, None
-    if set(nonzero.tolist()) == {1, 255}:
+    if set(nonzero.tolist()) == {1, IGNORE_INDEX}:
         out[arr == 1] = 1
-        out[arr == 255] = IGNORE
+        out[arr == IGNORE_INDEX] = IGNORE_INDEX
         return out, None
     if nonzero.max() <= 16:
         out[arr != 0] = 1

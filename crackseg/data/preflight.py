@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from crackseg.data.index import DatasetIndex, Item, Problem, canonical_split
+from crackseg.conventions import CRACK, IGNORE_INDEX
 from crackseg.data.io import image_size
+from crackseg.data.types import DatasetIndex, Item, Problem, canonical_split
 from crackseg.errors import CrackSegError
 
 # kinds that change no pixel of any label: printed, never a reason to refuse
@@ -118,7 +119,7 @@ def _require_crack_pixels(index: DatasetIndex, name: str) -> None:
     items = index.splits[name]
     if any(_has_crack(item) for item in items):
         return
-    ignored = sum(any(v == 255 for v, _ in (*i.polygons, *i.rles)) for i in items)
+    ignored = sum(any(v == IGNORE_INDEX for v, _ in (*i.polygons, *i.rles)) for i in items)
     why = (
         f"; {ignored} images have labels that all became 'ignore' (class ids not in the "
         "dataset yaml's names?)"
@@ -134,11 +135,11 @@ def _require_crack_pixels(index: DatasetIndex, name: str) -> None:
 
 def _has_crack(item: Item) -> bool:
     """Whether the item's label marks any crack pixel (mask files are decoded, polygons not)."""
-    if any(v == 1 for v, _ in (*item.polygons, *item.rles)):
+    if any(v == CRACK for v, _ in (*item.polygons, *item.rles)):
         return True
     if item.mask_file is None:
         return False
     try:
-        return bool((item.load_mask() == 1).any())
+        return bool((item.load_mask() == CRACK).any())
     except CrackSegError:
         return False  # an unreadable mask is reported by the index or the header check

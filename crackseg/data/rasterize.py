@@ -1,4 +1,4 @@
-"""Polygons and COCO RLE <-> masks, at the image's own resolution.
+"""Polygons and COCO RLE (via pycocotools) <-> masks, at the image's own resolution.
 
 Polygon rule (the Ultralytics one, so masks match what users see there): a vertex at normalised
 (x, y) lands in pixel (floor(x * W), floor(y * H)) - the pixel whose square contains it - and the
@@ -8,8 +8,11 @@ polygon is filled by OpenCV boundary-inclusive, so a crack outlined as a zero-ar
 
 from __future__ import annotations
 
+import warnings
+
 import cv2
 import numpy as np
+from pycocotools import mask as coco_mask
 
 from crackseg.errors import CrackSegError
 
@@ -46,70 +49,57 @@ def mask_to_polygons(mask: np.ndarray) -> list[np.ndarray]:
 
 
 def rle_decode(rle: dict) -> np.ndarray:
-    """COCO RLE (counts as a list, or the compressed string) -> uint8 (H, W) mask in {0, 1}."""
+    """COCO RLE (counts as a list, or the compressed string) -> uint8 (H, W) mask in {0, 1}.
+
+    pycocotools decodes; what it does not check is checked here, since it reads a malformed
+    string without complaint (garbage pixels): list counts must be non-negative and sum to H*W,
+    and a string must be the one pycocotools writes for the mask it decodes to.
+    """
     h, w = (int(v) for v in rle["size"])
     counts = rle["counts"]
     if isinstance(counts, (str, bytes)):
-        counts = _counts_from_string(counts.decode() if isinstance(counts, bytes) else counts)
+        encoded = counts.encode() if isinstance(counts, str) else counts
+        try:
+            mask = _decode({"size": [h, w], "counts": encoded})  # (H, W) uint8
+        except ValueError as err:
+            raise ValueError(f"RLE string does not decode ({err})") from None
+        if (
+            mask.max(initial=0) > 1
+            or coco_mask.encode(np.asfortranarray(mask))["counts"] != encoded
+        ):
+            raise ValueError(f"RLE string is not a valid encoding of a {h}x{w} mask")
+        return mask
     counts = np.asarray(counts, dtype=np.int64)
-    if counts.sum() != h * w or (counts < 0).any():
+    if counts.ndim != 1 or counts.sum() != h * w or (counts < 0).any():
         raise ValueError(f"RLE counts sum to {counts.sum()}, expected {h}*{w}={h * w}")
-    values = np.zeros(len(counts), np.uint8)
-    values[1::2] = 1  # runs alternate 0, 1, 0, ... starting with background
-    flat = np.repeat(values, counts)
-    return flat.reshape(w, h).T.copy()  # COCO runs go down columns (Fortran order)
+    return _decode(coco_mask.frPyObjects({"size": [h, w], "counts": counts.tolist()}, h, w))
+
+
+def _decode(rle: dict) -> np.ndarray:
+    with warnings.catch_warnings():  # pycocotools 2.0.x: numpy 2's __array__(copy=) notice
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return coco_mask.decode(rle)
 
 
 def rle_encode(mask: np.ndarray, *, compressed: bool = True) -> dict:
-    """uint8 (H, W) mask -> COCO RLE dict; `compressed` gives the string form pycocotools writes."""
-    flat = (np.asarray(mask).T.reshape(-1) > 0).astype(np.int8)
+    """uint8 (H, W) mask -> COCO RLE dict; `compressed` gives the string form pycocotools writes,
+    else the list of run lengths (column-major, starting with a background run)."""
+    mask = np.asarray(mask)
+    size = [int(mask.shape[0]), int(mask.shape[1])]
+    if compressed:
+        binary = np.asfortranarray((mask > 0).astype(np.uint8))
+        return {"size": size, "counts": coco_mask.encode(binary)["counts"].decode()}
+    flat = (mask.T.reshape(-1) > 0).astype(np.int8)  # COCO runs go down columns
     change = np.flatnonzero(np.diff(flat)) + 1
-    bounds = np.concatenate([[0], change, [flat.size]])
-    counts = np.diff(bounds).tolist()
+    counts = np.diff(np.concatenate([[0], change, [flat.size]])).tolist()
     if flat.size and flat[0] == 1:
         counts = [0, *counts]
-    size = [int(mask.shape[0]), int(mask.shape[1])]
-    return {"size": size, "counts": _counts_to_string(counts) if compressed else counts}
-
-
-def _counts_from_string(s: str) -> list[int]:
-    """Decode pycocotools' LEB128-like string: 5 bits a char, deltas from two runs back."""
-    counts: list[int] = []
-    p = 0
-    while p < len(s):
-        x, k, more = 0, 0, True
-        while more:
-            if p >= len(s):
-                raise ValueError("RLE string ends inside a number")
-            c = ord(s[p]) - 48
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= -1 << (5 * k)
-        if len(counts) > 2:
-            x += counts[-2]
-        counts.append(x)
-    return counts
-
-
-def _counts_to_string(counts: list[int]) -> str:
-    out = []
-    for i, c in enumerate(counts):
-        x = c - counts[i - 2] if i > 2 else c
-        more = True
-        while more:
-            ch = x & 0x1F
-            x >>= 5
-            more = not ((x == 0 and not ch & 0x10) or (x == -1 and ch & 0x10))
-            out.append(chr((ch | (0x20 if more else 0)) + 48))
-    return "".join(out)
+    return {"size": size, "counts": counts}
 
 
 def checked_rle_decode(rle: dict, source: str) -> np.ndarray:
     """rle_decode with the error turned into a message naming where the RLE came from."""
     try:
         return rle_decode(rle)
-    except (KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, OverflowError) as err:
         raise CrackSegError(f"{source}: invalid RLE segmentation ({err}). Re-export it.") from None

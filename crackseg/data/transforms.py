@@ -14,12 +14,11 @@ import albumentations as A
 import cv2
 import numpy as np
 
+from crackseg.conventions import IGNORE_INDEX, LETTERBOX_FILL
 from crackseg.errors import CrackSegError
 
 RESIZE_MODES = ("stretch", "letterbox", "native")
 AUGMENT_LEVELS = ("none", "light", "default", "strong")
-LETTERBOX_FILL = 114  # Ultralytics' grey
-IGNORE = 255
 
 
 def letterbox_geometry(h: int, w: int, size: int) -> tuple[float, int, int, int, int]:
@@ -55,7 +54,7 @@ def resize_pair(
     if mode == "letterbox" and (nh, nw) != (size, size):
         pads = (top, size - nh - top, left, size - nw - left)
         image = cv2.copyMakeBorder(image, *pads, cv2.BORDER_CONSTANT, value=(LETTERBOX_FILL,) * 3)
-        mask = cv2.copyMakeBorder(mask, *pads, cv2.BORDER_CONSTANT, value=IGNORE)
+        mask = cv2.copyMakeBorder(mask, *pads, cv2.BORDER_CONSTANT, value=IGNORE_INDEX)
     return image, mask
 
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import yaml
 
-from crackseg.data.index import (
+from crackseg.data.formats.yolo_labels import parse_label
+from crackseg.data.io import is_image_file
+from crackseg.data.types import (
     DatasetIndex,
     Item,
     Problems,
@@ -20,8 +22,6 @@ from crackseg.data.index import (
     crack_class_values,
     split_from_name,
 )
-from crackseg.data.io import is_image_file
-from crackseg.data.yolo_labels import parse_label
 from crackseg.errors import CrackSegError
 
 SPLIT_KEYS = ("train", "val", "valid", "test")
@@ -81,9 +81,11 @@ def load_yaml(path: Path, problems: Problems) -> DatasetIndex:
         value = cfg.get(key)
         if not value:
             continue
+        problems.split = canonical_split(key)
         for source in value if isinstance(value, list) else [value]:
             target = _resolve(root, path, str(source), key)
-            splits.setdefault(canonical_split(key), []).extend(_images_of(target, root, problems))
+            splits.setdefault(problems.split, []).extend(_images_of(target, root, problems))
+    problems.split = None
     return _index(root, splits, names, problems)
 
 
@@ -93,13 +95,13 @@ def load_folders(folder: Path, problems: Problems) -> DatasetIndex:
     if (folder / "images").is_dir():
         subs = [d for d in _subdirs(folder / "images") if split_from_name(d.name)]
         for d in subs or [folder / "images"]:
-            splits.setdefault(split_from_name(d.name) or "train", []).extend(
-                _images_of(d, folder, problems)
-            )
+            problems.split = split_from_name(d.name) or "train"
+            splits.setdefault(problems.split, []).extend(_images_of(d, folder, problems))
     for d in _subdirs(folder):
         if (d / "images").is_dir() and (d / "labels").is_dir():
-            split = split_from_name(d.name) or canonical_split(d.name)
-            splits.setdefault(split, []).extend(_images_of(d / "images", folder, problems))
+            problems.split = split_from_name(d.name) or canonical_split(d.name)
+            splits.setdefault(problems.split, []).extend(_images_of(d / "images", folder, problems))
+    problems.split = None
     index = _index(folder, splits, None, problems)
     index.notes.append("no dataset yaml: class names unknown, every class id counts as crack")
     return index
@@ -155,7 +157,7 @@ def _resolve(root: Path, yaml_path: Path, value: str, key: str) -> Path:
 def _images_of(target: Path, root: Path, problems: Problems) -> list[Path]:
     """Images in a folder (recursively), a single image, or listed in a .txt file."""
     if target.is_dir():
-        return sorted(p for p in target.rglob("*") if is_image_file(p))
+        return _images_in_folder(target, problems)
     if target.suffix.lower() == ".txt":
         images = []
         for n, line in enumerate(target.read_text(encoding="utf-8").splitlines(), 1):
@@ -184,6 +186,18 @@ def _images_of(target: Path, root: Path, problems: Problems) -> list[Path]:
     return [target] if is_image_file(target) else []
 
 
+def _images_in_folder(folder: Path, problems: Problems) -> list[Path]:
+    """Image files under a folder; a folder named like an image (`x.jpg/`) is a problem."""
+    images = []
+    for p in sorted(p for p in folder.rglob("*") if is_image_file(p)):
+        if p.is_file():
+            images.append(p)
+        else:
+            problems.add(p, "is a folder, not an image", "Rename or remove it", "unreadable-image",
+                          skipped=True)  # fmt: skip
+    return images
+
+
 def label_path(image: Path) -> Path:
     """Ultralytics' rule: the last `images` folder in the path becomes `labels`, suffix .txt."""
     parts = list(image.parts)
@@ -201,6 +215,7 @@ def _index(
     index_splits: dict[str, list[Item]] = {}
     roboflow = False
     for split, images in splits.items():
+        problems.split = split
         items, label_dirs = [], set()
         for image in sorted(set(images)):
             roboflow |= (
@@ -229,5 +244,6 @@ def _index(
                     skipped=True,
                     split=split,
                 )
+    problems.split = None
     fmt = "roboflow-yolo" if roboflow else "ultralytics"
     return DatasetIndex(root, fmt, index_splits, names or ["crack"], problems)

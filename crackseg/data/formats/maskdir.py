@@ -16,15 +16,14 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from crackseg.data.index import (
+from crackseg.data.io import IMAGE_EXTS, MASK_EXTS, exif_orientation, image_size, mask_size
+from crackseg.data.types import (
     DatasetIndex,
     Item,
     Problems,
-    check_image_mask_sizes,
     crack_class_values,
     split_from_name,
 )
-from crackseg.data.io import IMAGE_EXTS, MASK_EXTS
 from crackseg.errors import CrackSegError
 
 MASK_WORDS = {
@@ -44,23 +43,8 @@ def _split_of(rel_dirs: tuple[str, ...]) -> str | None:
 
 
 def load_mask_folders(folder: Path, problems: Problems) -> DatasetIndex:
-    files = sorted(
-        p
-        for p in folder.rglob("*")
-        if p.suffix.lower() in (*IMAGE_EXTS, *MASK_EXTS, ".mat") and not p.name.startswith(".")
-    )
-    images: dict[tuple, list[Path]] = defaultdict(list)
-    masks: dict[tuple, list[Path]] = defaultdict(list)
-    for p in files:
-        rel_dirs = p.relative_to(folder).parts[:-1]
-        split = _split_of(rel_dirs)
-        is_mask = (
-            p.suffix.lower() == ".mat"
-            or any(_is_mask_dir(d) for d in rel_dirs)
-            or bool(MASK_SUFFIX.search(p.stem))
-        )
-        key = (split, MASK_SUFFIX.sub("", p.stem).lower())
-        (masks if is_mask else images)[key].append(p)
+    """Index image + mask folders: find the files, pair them by stem, check sizes, split."""
+    images, masks = _find_files(folder)
     if images and not masks:
         images, masks = _same_folder_pairs(images)
     if not images:
@@ -72,9 +56,45 @@ def load_mask_folders(folder: Path, problems: Problems) -> DatasetIndex:
             "(or named '<image stem>_mask.png')."
         )
     names, crack_values, fmt = _classes_csv(folder)
+    splits = _pair(images, masks, crack_values, problems)
+    _report_masks_without_images(images, masks, problems)
+    index = DatasetIndex(folder, fmt, dict(splits), names, problems)
+    if all(key[0] is None for key in images):
+        index.notes.append(
+            f"no split folders: all {len(splits['train'])} images are in 'train'; make a "
+            "validation split by source photo, not by patch"
+        )
+    return index
+
+
+def _find_files(folder: Path) -> tuple[dict[tuple, list[Path]], dict[tuple, list[Path]]]:
+    """(split, stem) -> image files and -> mask files, told apart by folder and file names."""
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in (*IMAGE_EXTS, *MASK_EXTS, ".mat")
+        and not p.name.startswith(".")
+        and p.is_file()
+    )
+    images: dict[tuple, list[Path]] = defaultdict(list)
+    masks: dict[tuple, list[Path]] = defaultdict(list)
+    for p in files:
+        rel_dirs = p.relative_to(folder).parts[:-1]
+        is_mask = (
+            p.suffix.lower() == ".mat"
+            or any(_is_mask_dir(d) for d in rel_dirs)
+            or bool(MASK_SUFFIX.search(p.stem))
+        )
+        key = (_split_of(rel_dirs), MASK_SUFFIX.sub("", p.stem).lower())
+        (masks if is_mask else images)[key].append(p)
+    return images, masks
+
+
+def _pair(images, masks, crack_values, problems: Problems) -> dict[str, list[Item]]:
+    """One Item per image with its one mask; ambiguous pairs and wrong sizes are problems."""
     splits: dict[str, list[Item]] = defaultdict(list)
     for key, found in sorted(images.items(), key=lambda kv: str(kv[0])):
-        split = key[0] or "train"
+        split = problems.split = key[0] or "train"
         mask_files = masks.get(key, [])
         if len(found) > 1 or len(mask_files) > 1:
             dupes = ", ".join(str(p) for p in [*found, *mask_files])
@@ -100,6 +120,11 @@ def load_mask_folders(folder: Path, problems: Problems) -> DatasetIndex:
         )
         if check_image_mask_sizes(item, problems):
             splits[split].append(item)
+    problems.split = None
+    return splits
+
+
+def _report_masks_without_images(images, masks, problems: Problems) -> None:
     for key, mask_files in sorted(masks.items(), key=lambda kv: str(kv[0])):
         if key not in images:
             for m in mask_files:
@@ -111,13 +136,40 @@ def load_mask_folders(folder: Path, problems: Problems) -> DatasetIndex:
                     skipped=True,
                     split=key[0] or "train",
                 )
-    index = DatasetIndex(folder, fmt, dict(splits), names, problems)
-    if all(key[0] is None for key in images):
-        index.notes.append(
-            f"no split folders: all {len(splits['train'])} images are in 'train'; make a "
-            "validation split by source photo, not by patch"
-        )
-    return index
+
+
+def check_image_mask_sizes(item: Item, problems: Problems) -> bool:
+    """Header-only size check of an image against its mask; False (and a problem) if unequal.
+
+    A mask saved at the raw orientation of an EXIF-rotated photo is the usual cause: it is named.
+    """
+    sizes = []
+    for path, read in ((item.image, image_size), (item.mask_file, mask_size)):
+        try:
+            sizes.append(read(path))
+        except CrackSegError as err:
+            message = str(err).removeprefix(f"{path}: ").rsplit(". ", 1)[0]
+            problems.add(path, message, "Fix or remove the file", "unreadable-file", skipped=True)
+            return False
+    (ih, iw), (mh, mw) = sizes
+    if (ih, iw) == (mh, mw):
+        return True
+    rotated = (mh, mw) == (iw, ih) and exif_orientation(item.image) in (5, 6, 7, 8)
+    problems.add(
+        item.mask_file,
+        f"mask is {mw}x{mh} but its image {item.image.name} is {iw}x{ih}"
+        + (
+            " after its EXIF rotation (the mask matches the photo's raw, unrotated pixels)"
+            if rotated
+            else ""
+        ),  # fmt: skip
+        "Save masks at the EXIF-rotated size (e.g. re-export the photos with the rotation applied)"
+        if rotated
+        else "Export masks at the image size",
+        "mask-size-mismatch",
+        skipped=True,
+    )
+    return False
 
 
 def _same_folder_pairs(files: dict[tuple, list[Path]]):

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from crackseg.data.index import (
+from crackseg.conventions import BACKGROUND, CRACK, IGNORE_INDEX
+from crackseg.data.io import is_image_file
+from crackseg.data.types import (
     DatasetIndex,
     Item,
     Problems,
@@ -21,7 +23,6 @@ from crackseg.data.index import (
     crack_class_values,
     split_from_name,
 )
-from crackseg.data.io import is_image_file
 from crackseg.errors import CrackSegError
 
 ANNOTATION_FILE = "_annotations.coco.json"
@@ -40,6 +41,7 @@ def load_coco(folder: Path, problems: Problems, files: list[Path] | None = None)
         split = split_from_name(path.parent.name) or (
             split_from_name(path.stem) or canonical_split("train")
         )
+        problems.split = split
         try:
             file_names, items = _load_split(path, problems, split)
         except (KeyError, TypeError, ValueError, AttributeError) as err:
@@ -48,6 +50,7 @@ def load_coco(folder: Path, problems: Problems, files: list[Path] | None = None)
             ) from None
         names = names or file_names
         splits.setdefault(split, []).extend(items)
+    problems.split = None
     return DatasetIndex(folder, "roboflow-coco", splits, names, problems)
 
 
@@ -125,27 +128,30 @@ def _item(path, image, img, anns, cats, crack, problems) -> Item | None:
         if cat not in cats:
             problems.add(
                 path,
-                f"{where}: category id {cat} is not in categories; filled as ignore (255)",
+                f"{where}: category id {cat} is not in categories; filled as ignore "
+                f"({IGNORE_INDEX})",
                 "Fix the category",
                 "unknown-class",
             )
-            value = 255
+            value = IGNORE_INDEX
         else:
-            value = 1 if cat in crack else 0
+            value = CRACK if cat in crack else BACKGROUND
         seg = ann.get("segmentation")
         if isinstance(seg, dict):
             rles.append((value, seg))
             continue
         if not seg or not isinstance(seg, list):
             return _bad(problems, path, f"{where} has no segmentation (a detection export?)")
-        if w <= 0 or h <= 0:
-            return _bad(problems, path, f"image {img['file_name']} has no width/height")
+        if not (np.isfinite(w) and np.isfinite(h) and w > 0 and h > 0):
+            return _bad(problems, path, f"image {img['file_name']} has no valid width/height")
         for poly in seg:
             if len(poly) % 2:
                 return _bad(problems, path, f"{where}: odd number of coordinates ({len(poly)})")
             if len(poly) < 6:
                 return _bad(problems, path, f"{where}: polygon with fewer than 3 points")
             xy = np.asarray(poly, np.float64).reshape(-1, 2) / (w, h)
+            if not np.isfinite(xy).all():
+                return _bad(problems, path, f"{where}: a coordinate is not a finite number")
             if xy.min() < -1e-3 or xy.max() > 1 + 1e-3:
                 problems.add(
                     path,
