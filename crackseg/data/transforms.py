@@ -8,8 +8,6 @@ versions would be longer and slower. The pipelines below are resized-size agnost
 
 from __future__ import annotations
 
-import random
-
 import albumentations as A
 import cv2
 import numpy as np
@@ -116,23 +114,24 @@ def build_augment(level: str | bool | None) -> A.Compose | None:
 
 
 def _nodes(pipeline) -> list:
-    """Every transform and composition in a pipeline, depth first."""
+    """Every transform and composition in a pipeline, depth first (parents before children)."""
     out = [pipeline]
-    for child in getattr(pipeline, "transforms", []):
-        out += _nodes(child)
+    if isinstance(pipeline, A.BaseCompose):  # (ColorJitter's own `transforms` are plain functions)
+        for child in pipeline.transforms:
+            out += _nodes(child)
     return out
 
 
 def seed_augment(pipeline: A.Compose, entropy: int | list[int]) -> None:
     """Give every transform of the pipeline its own seed drawn from `entropy`.
 
-    albumentations' own `set_random_seed` hands the same seed to every child, so each call's
-    coin flips come out identical (all transforms applied, or none); distinct seeds fix that.
+    albumentations' `set_random_seed` on a Compose hands the same seed to every child, so each
+    call's coin flips come out identical (all transforms applied, or none). Its public
+    per-transform `set_random_seed` gives independence: seed the nodes parent first (a Compose
+    re-seeds its children), then each child with its own seed.
     """
-    nodes = _nodes(pipeline)
+    nodes = _nodes(pipeline)  # depth first, parents before their children
     for node, state in zip(
         nodes, np.random.SeedSequence(entropy).generate_state(len(nodes)), strict=True
     ):
-        node.seed = int(state)
-        node.random_generator = np.random.default_rng(int(state))
-        node.py_random = random.Random(int(state))
+        node.set_random_seed(int(state))
