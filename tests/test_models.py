@@ -168,3 +168,70 @@ def test_pretrained_mismatch_names_the_problem(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(CrackSegError, match="bad.pth: cannot read weights"):
         load_vit_weights(src, bad)
+
+
+def test_every_preset_accepts_the_training_size():
+    """create_model passes image_size to any preset: ViTs size their grid, U-Nets ignore it."""
+    vit = crackseg.build_model("segmenter_vit_tiny_patch16_linear", **SHRINK_VIT, image_size=48)
+    assert vit.encoder.grid_size == (3, 3)
+    unet = crackseg.build_model("unet_small", base_channels=4, depth=2, image_size=48)
+    plain = crackseg.build_model("unet_small", base_channels=4, depth=2)
+    assert unet.state_dict().keys() == plain.state_dict().keys()
+
+
+def test_encoder_contract_pads_and_grids_for_any_size():
+    from crackseg.models.contracts import Decoder, Encoder
+
+    model = crackseg.build_model("segmenter_vit_tiny_patch16_mask", **shrunk("segmenter_x_mask"))
+    encoder = model.encoder
+    assert isinstance(encoder, Encoder) and isinstance(model.decoder, Decoder)
+    assert (encoder.patch_size, encoder.embed_dim, encoder.num_prefix_tokens) == (16, 32, 1)
+    assert encoder.padding_for(100, 150) == (12, 10)  # -> 112 x 160, a 7 x 10 grid
+    assert encoder.token_grid(112, 160) == (7, 10)
+    assert encoder.padding_for(64, 64) == (0, 0)
+    overlapping = crackseg.build_model("vit_tiny_patch16", **SHRINK_VIT, stride=8)
+    assert overlapping.padding_for(30, 24) == (2, 0)  # 16 + 2 * 8 = 32 covers 30; 24 fits
+    assert overlapping.token_grid(32, 24) == (3, 2)
+    assert model.has_attention and model.decoder.has_attention
+    linear = crackseg.build_model("segmenter_vit_tiny_patch16_linear", **shrunk("x"))
+    assert not linear.decoder.has_attention
+    assert "decoder" not in linear.forward_with_attention(torch.randn(1, 3, 32, 32))[1]
+    assert not crackseg.build_model("unet_small", base_channels=4, depth=2).has_attention
+
+
+def _reach(model, size: int, far: tuple[int, int]) -> float:
+    """How much the logits at pixel (0, 0) move when only the pixel `far` changes."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, size, size)
+    y = x.clone()
+    y[..., far[0], far[1]] += 10.0
+    with torch.no_grad():
+        return float((model(x)[..., 0, 0] - model(y)[..., 0, 0]).abs().max())
+
+
+def test_vit_sees_the_whole_image_while_a_shallow_unet_sees_its_receptive_field():
+    """Global self-attention: the Segmenter's corner logit depends on the opposite corner. A
+    depth-1 U-Net's receptive field is a few pixels, so its corner logit does not."""
+    seg = crackseg.build_model("segmenter_vit_tiny_patch16_linear", **shrunk("x")).eval()
+    assert _reach(seg, 64, (63, 63)) > 1e-4
+    unet = crackseg.build_model("unet_small", base_channels=4, depth=1).eval()
+    assert _reach(unet, 64, (63, 63)) == 0.0
+    assert _reach(unet, 64, (1, 1)) > 1e-4  # but a neighbour does move it
+
+
+def test_unet_skip_carries_full_resolution_detail():
+    """With the bottleneck path zeroed, a one-pixel change still reaches the output through the
+    skip connection at that pixel: fine detail does not have to survive the down-sampling."""
+    torch.manual_seed(0)
+    model = crackseg.build_model("unet_small", base_channels=4, depth=2).eval()
+    with torch.no_grad():
+        for up in model.up:
+            up.up.weight.zero_()  # nothing comes up from the coarser level
+            up.up.bias.zero_()
+    x = torch.randn(1, 3, 32, 32)
+    y = x.clone()
+    y[..., 16, 16] += 10.0
+    with torch.no_grad():
+        change = (model(x) - model(y)).abs().sum(dim=1)[0]  # (H, W)
+    assert change[16, 16] > 1e-4
+    assert change[0, 0] == 0.0  # far away: nothing reaches through the skip's 3x3 convolutions

@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import sys
     from pathlib import Path
 
     from crackseg.evaluate import evaluate_checkpoint
@@ -40,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate_checkpoint(args.checkpoint, args.data, split=args.split, device=args.device,
                                  batch_size=args.batch_size, workers=args.workers, tta=args.tta,
                                  threshold=args.threshold, tolerance_px=args.tolerance, out=out)  # fmt: skip
+    for warning in result["warnings"]:
+        print(f"crackseg evaluate: warning: {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from crackseg.errors import CrackSegError
 from crackseg.models import build_model
@@ -41,14 +41,22 @@ def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load safely (`weights_only=True`); a clear error for missing, corrupt or foreign files."""
+    """Load safely (`weights_only=True`); one clear CrackSegError line for missing, empty,
+    truncated, corrupt or foreign files, naming the file and what to do."""
     path = Path(path)
+    if path.is_dir():
+        raise CrackSegError(f"{path}: is a folder, not a checkpoint; give a .ckpt file in it")
     if not path.is_file():
         raise CrackSegError(f"{path}: checkpoint not found")
+    if path.stat().st_size == 0:
+        raise CrackSegError(f"{path}: empty file (0 bytes), not a checkpoint; was it copied fully?")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise CrackSegError(f"{path}: not a readable checkpoint ({type(err).__name__})") from err
+        raise CrackSegError(
+            f"{path}: not a readable checkpoint ({type(err).__name__}: truncated, corrupt or "
+            "not written by crackseg train)"
+        ) from err
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CrackSegError(f"{path}: not a crackseg checkpoint (no '{FORMAT}' marker)")
     return ckpt
@@ -60,17 +68,75 @@ def model_payload(model: nn.Module) -> dict[str, Any]:
     return {"model": dict(module.preset), "state_dict": module.state_dict()}
 
 
+def _model_spec(ckpt: dict[str, Any], path: Path) -> tuple[str, dict[str, Any]]:
+    """The preset name and overrides stored under "model", checked."""
+    spec = ckpt.get("model")
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise CrackSegError(
+            f"{path}: damaged checkpoint: no 'model' entry with a preset name; "
+            "use a checkpoint written by crackseg train"
+        )
+    overrides = spec.get("overrides", {})
+    if not isinstance(overrides, dict):
+        raise CrackSegError(f"{path}: damaged checkpoint: model 'overrides' is not a mapping")
+    return spec["name"], overrides
+
+
+def _weights(ckpt: dict[str, Any], path: Path) -> dict[str, Tensor]:
+    """The weights to evaluate (EMA when stored), checked to be a finite name -> tensor mapping."""
+    key = "ema" if ckpt.get("ema") is not None else "state_dict"
+    weights = ckpt.get(key)
+    if not isinstance(weights, dict) or not weights:
+        raise CrackSegError(f"{path}: damaged checkpoint: no '{key}' weights")
+    for name, value in weights.items():
+        if not isinstance(value, Tensor):
+            raise CrackSegError(f"{path}: damaged checkpoint: weight {name!r} is not a tensor")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CrackSegError(
+                f"{path}: non-finite weights (NaN or inf) in {name!r}: training diverged; "
+                "use an earlier checkpoint or retrain with a lower --lr"
+            )
+    return weights
+
+
+def _mismatch(err: RuntimeError, name: str, path: Path) -> CrackSegError:
+    """load_state_dict's multi-line report as one line: what is missing, extra or mis-shaped."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    details = "; ".join(line.rstrip(".") for line in lines[1:4]) or lines[0]
+    if len(details) > 300:
+        details = details[:297] + "..."
+    return CrackSegError(
+        f"{path}: weights do not fit model {name!r} ({details}); "
+        "the file holds another model's weights or was edited"
+    )
+
+
 def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the model stored in a checkpoint (no model flags needed), in eval mode.
 
     The checkpoint's config (normalisation, image size, threshold) is attached as `model.config`.
+    A file with the wrong structure (no model spec or config, another model's weights, renamed
+    keys, wrong shapes, non-finite values) is a CrackSegError naming the file and the problem.
     """
+    path = Path(path)
     ckpt = read_checkpoint(path)
-    spec = ckpt["model"]
-    model = build_model(spec["name"], **spec["overrides"])
-    weights = ckpt.get("ema") or ckpt["state_dict"]  # EMA weights are the ones evaluated
-    model.load_state_dict(weights)
-    model.config = ckpt.get("config", {})
+    name, overrides = _model_spec(ckpt, path)
+    config = ckpt.get("config")
+    if not isinstance(config, dict):
+        raise CrackSegError(
+            f"{path}: damaged checkpoint: no 'config' entry (normalisation, image size); "
+            "use a checkpoint written by crackseg train"
+        )
+    weights = _weights(ckpt, path)
+    try:
+        model = build_model(name, **overrides)
+    except CrackSegError as err:
+        raise CrackSegError(f"{path}: cannot rebuild the model: {err}") from err
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:
+        raise _mismatch(err, name, path) from err
+    model.config = config
     return model.to(device).eval()
 
 

@@ -13,6 +13,8 @@ from crackseg.models.layers import Block, run_blocks
 class LinearDecoder(nn.Module):
     """A single Linear from each patch token to K class logits."""
 
+    has_attention = False  # `Decoder` contract: no attention maps to show
+
     def __init__(self, *, embed_dim: int, num_classes: int):
         super().__init__()
         self.head = nn.Linear(embed_dim, num_classes)
@@ -25,6 +27,8 @@ class LinearDecoder(nn.Module):
 class MaskTransformer(nn.Module):
     """K learned class embeddings processed jointly with the patch tokens by Transformer blocks;
     logits = L2-normalised patch features x L2-normalised class features, then LayerNorm over K."""
+
+    has_attention = True  # `Decoder` contract: forward(..., return_attention=True) gives maps
 
     def __init__(
         self,

@@ -52,7 +52,9 @@ def segmenter(
     return Segmenter(encoder, head, num_classes=num_classes)
 
 
-def unet(*, base_channels: int = 64, **kw) -> UNet:
+def unet(*, base_channels: int = 64, image_size: int | None = None, **kw) -> UNet:
+    """U-Net; `image_size` is accepted and ignored (convolutions work at any size), so every
+    preset takes the training size the same way."""
     return UNet(base_channels=base_channels, **kw)
 
 
@@ -75,6 +77,9 @@ def list_models() -> list[str]:
 
 def build_model(name: str, *, pretrained: str | Path | None = None, **overrides) -> nn.Module:
     """Build a preset; `overrides` replace its keyword arguments (e.g. depth=2, num_classes=3).
+
+    Every preset accepts `image_size` (the training size): ViT-based ones size their position
+    grid by it, size-agnostic ones (U-Net) ignore it.
 
     `pretrained` is a timm ViT state dict (.safetensors/.pth) loaded into the ViT or the Segmenter's
     encoder. The name and overrides are kept on the model (`model.preset`) so checkpoints can rebuild it.

@@ -5,26 +5,32 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from crackseg.models.vit import VisionTransformer
+from crackseg.models.contracts import Decoder, Encoder
 
 
-def pad_to_grid(images: Tensor, patch_size: int, stride: int) -> tuple[Tensor, tuple[int, int]]:
-    """Zero-pad right and bottom so that patches of `stride` cover the image; returns (padded, (H, W))."""
+def pad_to_grid(images: Tensor, encoder: Encoder) -> tuple[Tensor, tuple[int, int]]:
+    """Zero-pad right and bottom as the encoder asks (`padding_for`); returns (padded, (H, W))."""
     H, W = images.shape[-2:]
-
-    def fit(n: int) -> int:
-        return patch_size + -(-max(n - patch_size, 0) // stride) * stride
-
-    return F.pad(images, (0, fit(W) - W, 0, fit(H) - H)), (H, W)
+    bottom, right = encoder.padding_for(H, W)
+    return F.pad(images, (0, right, 0, bottom)), (H, W)
 
 
 class Segmenter(nn.Module):
-    """ViT encoder + decoder; maps images (B, C, H, W) to logits (B, K, H, W) at any H, W."""
+    """Encoder + decoder; maps images (B, C, H, W) to logits (B, K, H, W) at any H, W.
 
-    def __init__(self, encoder: VisionTransformer, decoder: nn.Module, *, num_classes: int):
+    Uses only the `Encoder` / `Decoder` contracts (`crackseg.models.contracts`), so any encoder
+    that implements them (the ViT, a future hybrid) composes the same way.
+    """
+
+    def __init__(self, encoder: Encoder, decoder: Decoder, *, num_classes: int):
         super().__init__()
         self.encoder, self.decoder, self.num_classes = encoder, decoder, num_classes
         self.patch_size = encoder.patch_size
+
+    @property
+    def has_attention(self) -> bool:
+        """Whether `forward_with_attention` has encoder attention maps to return."""
+        return self.encoder.has_attention
 
     def forward(self, images: Tensor) -> Tensor:
         """Shapes: images (B, C, H, W) -> logits (B, K, H, W)."""
@@ -35,15 +41,15 @@ class Segmenter(nn.Module):
         return self._forward(images, return_attention=True)
 
     def _forward(self, images: Tensor, *, return_attention: bool = False):
-        padded, (H, W) = pad_to_grid(images, self.patch_size, self.encoder.patch_embed.stride)
-        grid = self.encoder.patch_embed.grid(*padded.shape[-2:])
+        padded, (H, W) = pad_to_grid(images, self.encoder)
+        grid = self.encoder.token_grid(*padded.shape[-2:])
         maps: dict[str, list[Tensor]] = {}
         if return_attention:
             tokens, maps["encoder"] = self.encoder.forward_features(padded, return_attention=True)
         else:
             tokens = self.encoder.forward_features(padded)  # (B, T, D)
         tokens = tokens[:, self.encoder.num_prefix_tokens :]  # (B, N, D)
-        if return_attention and hasattr(self.decoder, "blocks"):
+        if return_attention and self.decoder.has_attention:
             logits, maps["decoder"] = self.decoder(tokens, grid, return_attention=True)
         else:
             logits = self.decoder(tokens, grid)  # (B, K, gh, gw)

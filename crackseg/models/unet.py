@@ -53,6 +53,8 @@ class Up(nn.Module):
 class UNet(nn.Module):
     """Encoder of `depth` down-stages from `base_channels` (doubling), bottleneck, mirrored decoder."""
 
+    has_attention = False  # convolutions only: explain shows gradient saliency instead
+
     def __init__(
         self,
         *,

@@ -17,10 +17,13 @@ class VisionTransformer(nn.Module):
     """ViT with timm's sub-module names, so timm `vision_transformer` weights load directly.
 
     Any image size whose sides fit the patch grid works: the positional table is resampled
-    (learned) or recomputed (sinusoidal) for the grid at hand.
+    (learned) or recomputed (sinusoidal) for the grid at hand. Implements the `Encoder` contract
+    (`crackseg.models.contracts`): `token_grid`, `padding_for`, `patch_size`, `embed_dim`,
+    `num_prefix_tokens`, `has_attention`.
     """
 
     num_prefix_tokens = 1  # the class token
+    has_attention = True  # forward_features(..., return_attention=True) gives the maps
 
     def __init__(
         self,
@@ -88,6 +91,19 @@ class VisionTransformer(nn.Module):
             return sincos_1d(1 + n, d)[None]
         return torch.cat([torch.zeros(1, d), sincos_2d(*grid, d)])[None]
 
+    def token_grid(self, height: int, width: int) -> tuple[int, int]:
+        """The patch grid (gh, gw) of an input of height x width."""
+        return self.patch_embed.grid(height, width)
+
+    def padding_for(self, height: int, width: int) -> tuple[int, int]:
+        """(bottom, right) zero padding so that patches of the embedding's stride cover the input."""
+        P, stride = self.patch_size, self.patch_embed.stride
+
+        def fit(n: int) -> int:
+            return P + -(-max(n - P, 0) // stride) * stride
+
+        return fit(height) - height, fit(width) - width
+
     def pos_embed_for(self, grid: tuple[int, int]) -> Tensor:
         """The (1, 1 + gh*gw, D) positional table for a patch grid."""
         if tuple(grid) == tuple(self.grid_size):
@@ -103,7 +119,7 @@ class VisionTransformer(nn.Module):
 
         With `return_attention`, also a list (one per block) of weights (B, nh, T, T).
         """
-        grid = self.patch_embed.grid(*images.shape[-2:])
+        grid = self.token_grid(*images.shape[-2:])
         x = self.patch_embed(images)  # (B, N, D)
         cls = repeat(self.cls_token, "1 1 d -> b 1 d", b=x.shape[0])
         x = self.pos_drop(torch.cat([cls, x], dim=1) + self.pos_embed_for(grid))  # (B, T, D)
