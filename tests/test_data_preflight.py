@@ -20,7 +20,7 @@ def test_a_clipped_label_refuses_with_counts_where_and_the_override(tmp_path):
     with pytest.raises(CrackSegError) as err:
         check_training_data(load_index(yaml_path), ["train", "val"])
     message = str(err.value)
-    for words in ("1 of 5 files", "train1.txt:1", "coords-out-of-range", "data inspect",
+    for words in ("1 of 5 items", "train1.txt:1", "coords-out-of-range", "data inspect",
                   "--allow-bad-labels"):  # fmt: skip
         assert words in message
     lines = check_training_data(load_index(yaml_path), ["train", "val"], allow_bad_labels=True)

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from crackseg.conventions import CRACK, IGNORE_INDEX
-from crackseg.data.io import image_size
+from crackseg.data.io import image_size, read_mask_checked
 from crackseg.data.types import DatasetIndex, Item, Problem, canonical_split
 from crackseg.errors import CrackSegError
 
@@ -33,22 +33,28 @@ def check_training_data(
 ) -> list[str]:
     """The summary lines to print before a run over `splits`; CrackSegError when it must not run.
 
-    Image headers of every item are read here (cheap), so an unreadable image is found before the
-    first epoch, not in a DataLoader worker. With allow_bad_labels=True unreadable images are
-    removed from `index.splits` (in place) and reported like every other skipped item.
+    Every item is checked here, before the first epoch rather than in a DataLoader worker: image
+    headers are read (0-byte, not an image, a folder, a decompression bomb), COCO RLEs and mask
+    files are decoded (values outside the documented set, wrong sizes). A full decode of every
+    image is left to `data inspect` (too slow to repeat before each run). With
+    allow_bad_labels=True the items that cannot be read are removed from `index.splits` (in
+    place) and reported like every other skipped item.
     """
     names = [canonical_split(s) for s in splits]
     for name in names:
         index.split(name)  # a missing split: the index's own error, listing the others
-    _check_image_headers(index, names, remove=allow_bad_labels)
+    with_crack = {name: _check_items(index, name, remove=allow_bad_labels) for name in names}
     problems = [p for p in index.problems if p.split is None or canonical_split(p.split) in names]
     bad = [p for p in problems if p.kind not in HARMLESS_KINDS]
+    for name in names:
+        if not with_crack[name]:
+            _refuse_without_crack(index, name)
     lines = _summary_lines(index, names, problems)
     if bad and not allow_bad_labels:
         total = sum(len(index.splits[n]) for n in names) + sum(p.skipped for p in bad)
         files = len({p.file for p in bad})
         raise CrackSegError(
-            f"{index.root}: {files} of {total} files in {'/'.join(names)} have problems "
+            f"{index.root}: {files} of {total} items in {'/'.join(names)} have problems "
             f"({_kinds(bad)}; first: {_examples(bad)}). Fix them (`crackseg data inspect "
             f"{index.root}` lists all), or pass --allow-bad-labels to train on the rest knowingly."
         )
@@ -57,8 +63,6 @@ def check_training_data(
             f"  warning: --allow-bad-labels: going on with {len(bad)} problems "
             f"({sum(p.skipped for p in bad)} items skipped, the rest with labels as read)"
         )
-    for name in names:
-        _require_crack_pixels(index, name)
     return lines
 
 
@@ -90,35 +94,53 @@ def _examples(problems: list[Problem]) -> str:
     return first + (" ..." if len(problems) > MAX_EXAMPLES else "")
 
 
-def _check_image_headers(index: DatasetIndex, names: list[str], *, remove: bool) -> None:
-    """Open every image's header (0-byte, not an image, a folder, a decompression bomb)."""
-    for name in names:
-        kept: list[Item] = []
-        for item in index.splits[name]:
-            try:
-                image_size(item.image)
-                kept.append(item)
-            except CrackSegError as err:
-                message = str(err).removeprefix(f"{item.image}: ").rsplit(". ", 1)[0]
-                index.problems.append(
-                    Problem(
-                        str(item.image),
-                        message,
-                        "Fix or remove the file",
-                        "unreadable-image",
-                        skipped=True,
-                        split=name,
-                    )
-                )
-        if remove:
-            index.splits[name] = kept
+def _check_items(index: DatasetIndex, name: str, *, remove: bool) -> int:
+    """Check every item of a split (see `check_training_data`); returns how many mark a crack."""
+    kept: list[Item] = []
+    with_crack = 0
+    for item in index.splits[name]:
+        try:
+            hw = image_size(item.image)
+        except CrackSegError as err:
+            _record(index, name, item.image, err, "Fix or remove the file", "unreadable-image")
+            continue
+        try:
+            with_crack += _label_has_crack(item, hw, index, name)
+        except CrackSegError as err:
+            _record(index, name, item.label, err, "Fix or re-export the label", "malformed-label")
+            continue
+        kept.append(item)
+    if remove:
+        index.splits[name] = kept
+    return with_crack
 
 
-def _require_crack_pixels(index: DatasetIndex, name: str) -> None:
+def _label_has_crack(item: Item, hw: tuple[int, int], index: DatasetIndex, name: str) -> bool:
+    """Whether an item's label marks a crack pixel; decodes RLEs and mask files (polygons are
+    known without drawing). A mask outside {0, 1}, {0, 255}, {0, 1, 255} is recorded."""
+    if item.mask_file is not None and item.crack_values is None:
+        mask, note = read_mask_checked(item.mask_file)  # (H, W)
+        if note:
+            action = "Save masks as {0, 255} or {0, 1} PNG"
+            index.problems.append(
+                Problem(str(item.mask_file), note, action, "nonbinary-mask", split=name)
+            )
+        if mask.shape != tuple(hw):
+            item.load_mask(hw)  # raises the mask-size error, naming both files
+        return bool((mask == CRACK).any())
+    if item.rles or item.mask_file is not None:
+        return bool((item.load_mask(hw) == CRACK).any())
+    return any(value == CRACK for value, _ in item.polygons)
+
+
+def _record(index: DatasetIndex, name: str, path, err: CrackSegError, action: str, kind: str):
+    message = str(err).removeprefix(f"{path}: ").rsplit(". ", 1)[0]
+    index.problems.append(Problem(str(path), message, action, kind, skipped=True, split=name))
+
+
+def _refuse_without_crack(index: DatasetIndex, name: str) -> None:
     """Refuse a split in which no label marks a crack pixel: every crack score would be 0/0."""
     items = index.splits[name]
-    if any(_has_crack(item) for item in items):
-        return
     ignored = sum(any(v == IGNORE_INDEX for v, _ in (*i.polygons, *i.rles)) for i in items)
     why = (
         f"; {ignored} images have labels that all became 'ignore' (class ids not in the "
@@ -131,15 +153,3 @@ def _require_crack_pixels(index: DatasetIndex, name: str) -> None:
         f"label{why}. A crack score from it would mean nothing: fix the labels or the class "
         f"names (`crackseg data inspect {index.root}`)."
     )
-
-
-def _has_crack(item: Item) -> bool:
-    """Whether the item's label marks any crack pixel (mask files are decoded, polygons not)."""
-    if any(v == CRACK for v, _ in (*item.polygons, *item.rles)):
-        return True
-    if item.mask_file is None:
-        return False
-    try:
-        return bool((item.load_mask() == CRACK).any())
-    except CrackSegError:
-        return False  # an unreadable mask is reported by the index or the header check
