@@ -11,7 +11,10 @@ measurement table and a mask download. The API:
   curl -F file=@photo.jpg -F mm_per_px=0.1 http://127.0.0.1:8000/api/predict
   curl http://127.0.0.1:8000/api/health
 Errors are 4xx JSON {"error": "..."}: 413 too large (bytes or pixels), 415 not an image, 422 corrupt
-image or missing field. Binds to 127.0.0.1 (this machine only) unless --host says otherwise.
+image or missing field; 503 with a Retry-After header when --queue requests are already waiting.
+Photos over --predict-megapixels are downscaled for the model (the mask comes back at full size;
+"predict_scale" in the answer says by how much). /api/health reports in_flight, queued and capacity.
+Binds to 127.0.0.1 (this machine only) unless --host says otherwise.
 """
 
 
@@ -34,6 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--max-megapixels", type=float, default=16.8,
                    help="decoded image size limit (default 16.8: 4096x4096 fits)")  # fmt: skip
+    p.add_argument("--predict-megapixels", type=float, default=4.2,
+                   help="larger photos are downscaled to this for the model, bounding the CPU "
+                   "time per request (default 4.2: 2048x2048)")  # fmt: skip
+    p.add_argument("--queue", type=int, default=30,
+                   help="requests that may wait for the model; more get 503 (default 30)")  # fmt: skip
     p.add_argument("--tta", action="store_true", help="average with a horizontally flipped pass")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
@@ -41,12 +49,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def check_options(args: argparse.Namespace) -> None:
     """Every option, before any work (the same rules as `crackseg predict`)."""
-    from crackseg.cli.checks import check_positive, check_threshold
+    from crackseg.cli.checks import check_count, check_positive, check_threshold
 
     check_threshold(args.threshold)
     check_positive(args.mm_per_px, "--mm-per-px", "millimetres per pixel")
     check_positive(args.max_upload_mb, "--max-upload-mb", "MiB per upload")
     check_positive(args.max_megapixels, "--max-megapixels", "decoded pixels per upload")
+    check_positive(args.predict_megapixels, "--predict-megapixels", "pixels the model analyses")
+    check_count(args.queue, "--queue", minimum=0)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,13 +73,17 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     from crackseg.engine.setup import resolve_device
     from crackseg.inference import Predictor
+    from crackseg.predict import threshold_for
 
     sock = bind(args.host, args.port)  # before loading the model: a busy port fails fast
     predictor = Predictor.from_checkpoint(args.checkpoint, device=resolve_device(args.device),
                                           tta=args.tta)  # fmt: skip
-    limits = Limits(max_upload_bytes=int(args.max_upload_mb * 2**20),
-                    max_pixels=int(args.max_megapixels * 1e6))  # fmt: skip
-    app = create_app(predictor, threshold=args.threshold, mm_per_px=args.mm_per_px, limits=limits)
+    limits = Limits(max_upload_bytes=max(1, int(args.max_upload_mb * 2**20)),
+                    max_pixels=max(1, int(args.max_megapixels * 1e6)),
+                    max_predict_pixels=max(1, int(args.predict_megapixels * 1e6)),
+                    queue=args.queue)  # fmt: skip
+    threshold = threshold_for(predictor, args.threshold, args.checkpoint)
+    app = create_app(predictor, threshold=threshold, mm_per_px=args.mm_per_px, limits=limits)
     health = app.state.analyser.health()
     print(f"crackseg serve: {url(sock)}/  ({health['model']} on {health['device']}, "
           f"threshold {health['threshold']}; Ctrl+C to stop)", flush=True)  # fmt: skip

@@ -5,7 +5,8 @@ app = create_app(Predictor.from_checkpoint("runs/x/best.ckpt"))
 with running(app) as base_url: ...           # or: crackseg serve --checkpoint runs/x/best.ckpt
 """
 
-from crackseg.serve.app import Limits, create_app
+from crackseg.serve.app import create_app
+from crackseg.serve.limits import Limits
 from crackseg.serve.server import running
 from crackseg.serve.upload import UploadError, decode_upload
 

@@ -1,10 +1,14 @@
 """The web app: one page at `/`, `POST /api/predict` (multipart field `file`) and `GET /api/health`.
 
-Every error is a JSON `{"error": "..."}` with a 4xx status that says what to fix. Uploads are read
-with a byte limit before parsing, sniffed and pixel-checked (`crackseg.serve.upload`), and analysed
-in a worker thread so the event loop stays free; the model runs one image at a time behind a lock,
-so concurrent requests queue for it instead of splitting the CPU cores between torch thread pools,
-and at most `Limits.in_flight` images are decoded at once (memory stays bounded under load).
+Every error is a JSON `{"error": "..."}` with a 4xx status that says what to fix. Uploads stream
+through a byte limit (`crackseg.serve.limits.BodyLimit`), are sniffed and pixel-checked
+(`crackseg.serve.upload`), and analysed in a worker thread so the event loop stays free; the model
+runs one image at a time behind a lock, so concurrent requests queue for it instead of splitting
+the CPU cores between torch thread pools, and at most `Limits.in_flight` images are decoded at once
+(memory stays bounded under load). The work per request is bounded: photos over
+`Limits.max_predict_pixels` are downscaled for the model (the mask comes back at full size), and
+past `Limits.queue` waiting requests the answer is 503 with Retry-After (`crackseg.serve.admission`).
+`GET /api/health` says how busy the server is.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import io
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +31,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
+from crackseg.conventions import resolve_threshold
 from crackseg.inference import Predictor
 from crackseg.measure import measure_cracks, width_overlay
+from crackseg.serve.admission import Admission, Busy
+from crackseg.serve.limits import FORM_SLACK, BodyLimit, Limits
 from crackseg.serve.upload import UploadError, decode_upload, megabytes
 
 STATIC = Path(__file__).parent / "static"
-FORM_SLACK = 64 * 1024  # multipart boundaries, part headers and small fields on top of the file
 PAGE_HEADERS = {  # the page needs nothing from elsewhere (no CDN: it must work offline)
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
@@ -58,15 +64,6 @@ PREDICT_SCHEMA = {  # documents the multipart body in /api/openapi.json (parsed 
 }
 
 
-@dataclass(frozen=True)
-class Limits:
-    """What one upload may cost: bytes on the wire and decoded pixels."""
-
-    max_upload_bytes: int = 20 * 2**20
-    max_pixels: int = 16_800_000  # 4096 x 4096 fits
-    in_flight: int = 2  # images decoded/analysed at once: one predicts while one is measured
-
-
 def png_base64(array: np.ndarray) -> str:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG", compress_level=3)
@@ -82,24 +79,31 @@ class Analyser:
         self.predictor, self.threshold, self.mm_per_px = predictor, threshold, mm_per_px
         self.limits = limits
         self.lock = threading.Lock()  # the model: one image at a time
-        self.slots = threading.BoundedSemaphore(limits.in_flight)
+        self.admission = Admission(workers=limits.in_flight, queue=limits.queue)
 
     def health(self) -> dict:
         model = self.predictor.model
         name = getattr(model, "preset", {}).get("name", type(model).__name__)
         return {"status": "ok", "model": name, "device": str(self.predictor.device),
                 "threshold": self.threshold, "mm_per_px": self.mm_per_px,
-                "limits": asdict(self.limits)}  # fmt: skip
+                "limits": asdict(self.limits), "load": self.admission.status()}  # fmt: skip
 
     def __call__(self, data: bytes, filename: str, mm_per_px: float | None) -> dict:
         """Blocking; call from a worker thread. Raises `UploadError` for bad images."""
-        with self.slots:
+        with self.admission.working():
             return self._analyse(data, filename, mm_per_px)
+
+    def model_scale(self, height: int, width: int) -> float:
+        """The predictor's scale, reduced so the model sees at most `max_predict_pixels`."""
+        own = self.predictor.scale
+        budget = math.sqrt(self.limits.max_predict_pixels / (height * width))
+        return min(own, budget)
 
     def _analyse(self, data: bytes, filename: str, mm_per_px: float | None) -> dict:
         image = decode_upload(data, max_pixels=self.limits.max_pixels, name=filename)  # (H, W, 3)
+        scale = self.model_scale(*image.shape[:2])
         with self.lock:
-            probs = self.predictor.predict_probs(image)  # (H, W)
+            probs = self.predictor.predict_probs(image, scale=scale)  # (H, W)
         preds = (probs >= self.threshold).astype(np.uint8)  # (H, W) in {0, 1}
         report = measure_cracks(preds, mm_per_px=mm_per_px, source=filename)
         return {
@@ -107,6 +111,7 @@ class Analyser:
             "width": int(image.shape[1]),
             "height": int(image.shape[0]),
             "threshold": self.threshold,
+            "predict_scale": round(scale, 4),  # < 1: downscaled for the model (pixel budget)
             "crack_fraction": float(preds.mean()),
             "mask_png_base64": png_base64(preds * 255),
             "overlay_png_base64": png_base64(width_overlay(image, preds, report)),
@@ -114,39 +119,14 @@ class Analyser:
         }
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it (or its declared length) passes `limit`."""
-    too_big = UploadError(413, f"upload is larger than the {megabytes(limit - FORM_SLACK)} limit. "
-                          "Send a smaller or more compressed image.")  # fmt: skip
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_big
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_big
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def read_form(request: Request, limits: Limits) -> tuple[bytes, str, str | None]:
-    """(file bytes, file name, mm_per_px field or None) from a multipart request."""
+    """(file bytes, file name, mm_per_px field or None) from a multipart request; the body is
+    streamed through `BodyLimit`, which stops it at the byte limit."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise UploadError(415, "send the image as multipart/form-data in the field 'file' "
                           "(e.g. curl -F file=@photo.jpg http://HOST/api/predict)")  # fmt: skip
-    body = await read_body(request, limits.max_upload_bytes + FORM_SLACK)
-    sent = False
-
-    async def replay() -> dict:  # the body again, for Starlette's multipart parser
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
     try:
-        form = await Request(request.scope, replay).form(max_files=1, max_fields=8)
+        form = await request.form(max_files=1, max_fields=8)
     except HTTPException as exc:  # Starlette's multipart errors: bad boundary, too many files...
         raise UploadError(422, f"could not read the multipart form: {exc.detail}") from None
     try:
@@ -184,19 +164,26 @@ def error(status: int, message: str, headers=None) -> JSONResponse:
 
 
 def create_app(predictor: Predictor, *, threshold: float | None = None,
-               mm_per_px: float | None = None, limits: Limits = Limits()) -> FastAPI:  # fmt: skip
+               mm_per_px: float | None = None, limits: Limits | None = None) -> FastAPI:  # fmt: skip
     """The ASGI app around `predictor`; `threshold` defaults to the checkpoint's (else 0.5) and
     `mm_per_px` (physical units) can be overridden per request by the form field of that name."""
-    if threshold is None:
-        threshold = getattr(predictor.model, "config", {}).get("threshold", 0.5)
+    limits = limits or Limits()
+    threshold = resolve_threshold(
+        threshold, getattr(predictor.model, "config", {}).get("threshold")
+    )
     analyse = Analyser(predictor, threshold=threshold, mm_per_px=mm_per_px, limits=limits)
     # /docs would load Swagger UI from a CDN: left out (offline use); the schema is still served.
     app = FastAPI(title="crackseg", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.state.analyser = analyse
+    app.add_middleware(BodyLimit, limit=limits.max_upload_bytes + FORM_SLACK)
 
     @app.exception_handler(UploadError)
     async def upload_error(request: Request, exc: UploadError) -> JSONResponse:
         return error(exc.status, exc.message)
+
+    @app.exception_handler(Busy)
+    async def busy(request: Request, exc: Busy) -> JSONResponse:
+        return error(503, exc.message, {"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -225,10 +212,14 @@ def create_app(predictor: Predictor, *, threshold: float | None = None,
     @app.post("/api/predict", openapi_extra=PREDICT_SCHEMA)
     async def predict(request: Request) -> JSONResponse:
         """Mask (PNG, base64), width overlay (PNG, base64) and crack measurements for one image."""
-        data, filename, mm_text = await read_form(request, limits)
-        mm = parse_mm_per_px(mm_text, analyse.mm_per_px)
-        start = time.perf_counter()
-        result = await run_in_threadpool(analyse, data, filename, mm)
+        analyse.admission.admit()  # or 503 Busy, before the upload is read
+        try:
+            data, filename, mm_text = await read_form(request, limits)
+            mm = parse_mm_per_px(mm_text, analyse.mm_per_px)
+            start = time.perf_counter()
+            result = await run_in_threadpool(analyse, data, filename, mm)
+        finally:
+            analyse.admission.leave()
         result["seconds"] = round(time.perf_counter() - start, 4)  # queueing included
         return JSONResponse(result)
 

@@ -92,7 +92,7 @@ function show(card, result) {
   $(".body", card).hidden = false;
 }
 
-async function analyse(file, card) {
+async function analyse(file, card, tries = 0) {
   if (limits && file.size > limits.max_upload_bytes) {
     return fail(card, `${file.name}: ${mib(file.size)} is over the ${mib(limits.max_upload_bytes)} upload limit.`);
   }
@@ -107,6 +107,12 @@ async function analyse(file, card) {
     body = await response.json();
   } catch (err) {
     return fail(card, `Upload failed: ${err.message}`);
+  }
+  if (response.status === 503 && tries < 20) {  // the server is full: wait as it asks, then retry
+    const wait = Math.max(1, Number(response.headers.get("Retry-After")) || 2);
+    $(".status", card).textContent = `Server busy: retrying in ${wait} s…`;
+    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+    return analyse(file, card, tries + 1);
   }
   if (!response.ok) return fail(card, body.error || `Error ${response.status}`);
   show(card, body);
