@@ -203,8 +203,7 @@ BAD_FLAGS = {
     "evaluate": [(["--batch-size", "0"], "--batch-size"), (["--batch-size", "-3"], "--batch-size"),
                  (["--workers", "-1"], "--workers"), (["--tolerance", "-1"], "--tolerance"),
                  (["--threshold", "2"], "--threshold"), (["--threshold", "nan"], "--threshold")],
-    "explain": [(["--smoothgrad", "-1"], "--smoothgrad"), (["--cell", "8"], "--cell"),
-                (["--threshold", "-0.5"], "--threshold")],
+    "explain": [(["--smoothgrad", "-1"], "--smoothgrad"), (["--cell", "8"], "--cell")],
 }  # fmt: skip
 
 

@@ -8,7 +8,7 @@ from PIL import Image
 from crackseg import CrackSegError, build_model
 from crackseg.cli import main
 from crackseg.engine.checkpoint import model_payload, save_checkpoint
-from crackseg.explain import attention_rollout, explain
+from crackseg.explain import attention_rollout, explain, explanation_grid
 
 VIT = dict(embed_dim=32, depth=2, num_heads=2, image_size=64)
 MODELS = {
@@ -89,7 +89,7 @@ def test_attention_shapes(kind):
         assert expl.class_attention is None
     assert (expl.probs is None) == (kind == "vit")
     assert expl.upsample(expl.cls_attention).shape == (2, 2, 50, 70)
-    grid = expl.grid_png(image, cell=64)
+    grid = explanation_grid(expl, image, cell=64)
     assert grid.dtype == np.uint8 and grid.ndim == 3 and grid.shape[2] == 3
 
 
@@ -127,6 +127,29 @@ def test_unet_saliency_is_nonnegative_and_nonzero():
     assert (smooth.saliency >= 0).all() and not torch.equal(smooth.saliency, expl.saliency)
     with pytest.raises(CrackSegError, match="no attention"):
         explain(model, photo(), saliency=False)
+
+
+def test_threshold_zero_is_honoured_and_stored_threshold_used():
+    """0 is a valid threshold (every pixel is crack), not "unset" (the `threshold or 0.5` bug)."""
+    model = tiny("unet")
+    model.config["threshold"] = 0.9
+    assert explain(model, photo()).threshold == 0.9  # the checkpoint's, when none is given
+    assert explain(model, photo(), threshold=0.0).threshold == 0.0
+    model.config = {}
+    assert explain(model, photo()).threshold == 0.5  # the default
+
+
+def test_explain_modules_point_one_way():
+    """types is a leaf; render never needs core; core never needs render or files."""
+    from test_architecture import import_graph
+
+    graph = import_graph()
+    assert not {e for e in graph["crackseg.explain.types"] if e.startswith("crackseg.explain")}
+    assert "crackseg.explain.core" not in graph["crackseg.explain.render"]
+    assert "crackseg.explain.core" not in graph["crackseg.explain.saliency"]
+    assert (
+        not {"crackseg.explain.render", "crackseg.explain.files"} & graph["crackseg.explain.core"]
+    )
 
 
 def test_segmenter_saliency_on_request_and_bad_images():

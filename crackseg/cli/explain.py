@@ -36,8 +36,10 @@ def run(args: argparse.Namespace) -> int:
     from crackseg.explain import explain, write_explanation
     from crackseg.predict import expand_inputs
 
-    if args.smoothgrad < 0 or args.cell < 32:
-        raise CrackSegError("--smoothgrad must be >= 0 and --cell >= 32")
+    if args.smoothgrad < 0:
+        raise CrackSegError(f"--smoothgrad {args.smoothgrad}: give a number of copies >= 0")
+    if args.cell < 32:
+        raise CrackSegError(f"--cell {args.cell}: give a cell size of at least 32 px")
     paths = expand_inputs(args.inputs)
     model = load_model(args.checkpoint, device=resolve_device(args.device))
     for path in paths:

@@ -1,18 +1,16 @@
 """Explanation pictures: heat maps (matplotlib colormap) blended onto the photo, captioned cells laid
-out with `crackseg.imageops.mosaic`, and the files `crackseg explain` writes.
+out with `crackseg.imageops.mosaic`. Overlays and captions are the shared `crackseg.visualize` ones.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import cv2
 import numpy as np
 from torch import Tensor
 
-from crackseg.explain.core import Explanation
+from crackseg.explain.types import Explanation
 from crackseg.imageops import mosaic
-from crackseg.visualize import overlay, save_png
+from crackseg.visualize import caption, overlay
 
 CMAP = "turbo"
 
@@ -37,17 +35,6 @@ def heat_overlay(image: np.ndarray, heat: np.ndarray, *, alpha: float = 0.55) ->
     heat = (heat - lo) / (hi - lo) if hi > lo else np.zeros_like(heat)
     rgb = colormaps[CMAP](heat)[..., :3] * 255  # (h, w, 3)
     return ((1 - alpha) * image + alpha * rgb).clip(0, 255).astype(np.uint8)
-
-
-def caption(image: np.ndarray, text: str) -> np.ndarray:
-    """Write `text` at the top-left, white on a dimmed band so it reads on any background."""
-    out = np.ascontiguousarray(image).copy()
-    font, scale = cv2.FONT_HERSHEY_SIMPLEX, max(0.35, min(out.shape[:2]) / 480)
-    (w, h), base = cv2.getTextSize(text, font, scale, 1)
-    band = out[: h + base + 6, : w + 8]
-    band[:] = band // 3  # a view: dims the strip behind the text
-    cv2.putText(out, text, (4, h + 3), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
-    return out
 
 
 def class_names(k: int) -> list[str]:
@@ -105,53 +92,3 @@ def rollout_panel(expl: Explanation, image: np.ndarray, *, cell: int = 512) -> n
     small = fit(image, cell)
     heat = expl.upsample(expl.rollout, small.shape[:2]).numpy()
     return mosaic([caption(small, "image"), caption(heat_overlay(small, heat), "rollout")], cols=2)
-
-
-def write_explanation(
-    expl: Explanation,
-    image: np.ndarray,
-    out: str | Path,
-    stem: str,
-    *,
-    layers: str = "all",
-    cell: int = 224,
-) -> list[Path]:
-    """Write <stem>_attention.png and <stem>_rollout.png (attention), or <stem>_saliency.png, and
-    with a Segmenter's saliency also <stem>_saliency.png; returns the paths written."""
-    out = Path(out)
-    written = []
-    if expl.kind == "attention":
-        grid = explanation_grid(expl, image, layers=layers, cell=cell)
-        written.append(save_png(grid, out / f"{stem}_attention.png"))
-        written.append(save_png(rollout_panel(expl, image), out / f"{stem}_rollout.png"))
-    if expl.saliency is not None:
-        only = Explanation(kind="saliency", model_name=expl.model_name,
-                           image_size=expl.image_size, saliency=expl.saliency, probs=expl.probs,
-                           threshold=expl.threshold)  # fmt: skip
-        panel = explanation_grid(only, image, cell=max(cell, 320))
-        written.append(save_png(panel, out / f"{stem}_saliency.png"))
-    return written
-
-
-def explain_file(
-    checkpoint: str | Path,
-    image_path: str | Path,
-    out: str | Path,
-    *,
-    device: str = "cpu",
-    layers: str = "all",
-    saliency: bool | None = None,
-    smoothgrad: int = 0,
-    cell: int = 224,
-) -> tuple[Explanation, list[Path]]:
-    """Load a checkpoint, explain one image file and write the PNGs into `out`."""
-    from crackseg.data import read_image
-    from crackseg.engine.checkpoint import load_model
-    from crackseg.explain.core import explain
-
-    model = load_model(checkpoint, device=device)
-    image = read_image(image_path)  # (H, W, 3) uint8
-    expl = explain(model, image, saliency=saliency, smoothgrad=smoothgrad)
-    return expl, write_explanation(
-        expl, image, out, Path(image_path).stem, layers=layers, cell=cell
-    )
