@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from crackseg.conventions import resolve_threshold
+from crackseg.conventions import DEFAULT_THRESHOLD, resolve_threshold
 from crackseg.data import read_image
 from crackseg.data.io import is_image_file
 from crackseg.errors import CrackSegError
@@ -75,7 +75,7 @@ def predict_files(
     inputs: list[str],
     out: str | Path,
     *,
-    threshold: float = 0.5,
+    threshold: float = DEFAULT_THRESHOLD,
     measure: bool = False,
     mm_per_px: float | None = None,
     on_skip: Callable[[Path, str], None] | None = None,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from crackseg.conventions import DEFAULT_THRESHOLD
 from crackseg.metrics import format_table
 from crackseg.visualize import sample_grid, save_curves, save_png
 
@@ -51,8 +52,8 @@ class RunLog:
         parts = [f"epoch {row['epoch']}", f"loss {row['train_loss']:.4f}",
                  f"{row['images_per_s']:.1f} img/s"]  # fmt: skip
         if "crack_iou" in row:
-            parts += [f"val crack IoU {row['crack_iou']:.4f}", f"F1 {row['crack_f1']:.4f}",
-                      f"ODS {row['ods_f1']:.4f}"]  # fmt: skip
+            parts += [f"val crack IoU {score(row['crack_iou'])}", f"F1 {score(row['crack_f1'])}",
+                      f"ODS {score(row.get('ods_f1'))}"]  # fmt: skip
         print(" | ".join(parts), flush=True)
 
     def note(self, text: str) -> None:
@@ -65,9 +66,14 @@ class RunLog:
         last = summary["last"]
         metrics = {k: v for k, v in last.items() if k in CSV_KEYS[6:]}
         print(format_table(metrics, title=f"Run {summary['run']}: epoch {last.get('epoch')}"))
-        print(f"best val crack IoU {summary['best_crack_iou']:.4f} | {summary['epochs']} epochs "
+        print(f"best val crack IoU {score(summary['best_crack_iou'])} | {summary['epochs']} epochs "
               f"in {summary['seconds'] / 60:.1f} min | checkpoints: {self.out}/best.ckpt, "
               f"{self.out}/last.ckpt | curves: {self.out}/curves.png")  # fmt: skip
+
+
+def score(value: float | None) -> str:
+    """A metric for the console: 4 decimals, or 'undefined' when there was nothing to score."""
+    return "undefined" if value is None else f"{value:.4f}"
 
 
 def samples(predictor, dataset, n: int):
@@ -77,4 +83,4 @@ def samples(predictor, dataset, n: int):
         image = (item["image"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         probs = predictor.predict_probs(image)
         target = item["mask"].numpy().astype(np.uint8)
-        yield image, target, (probs >= 0.5).astype(np.uint8)
+        yield image, target, (probs >= DEFAULT_THRESHOLD).astype(np.uint8)

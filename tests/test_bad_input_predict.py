@@ -221,3 +221,27 @@ def test_serve_accepts_the_threshold_ends_as_predict_does(capsys, checkpoint, th
         result = run_cli(capsys, "serve", "--checkpoint", checkpoint, "--port", port,
                          "--threshold", threshold)  # fmt: skip
     assert_user_error(result, "cannot listen there")
+
+
+@pytest.mark.parametrize("kind", [k for k in BAD_KINDS if k != "folder"])
+def test_the_same_bad_images_through_the_web_api_are_4xx_json_naming_the_file(
+    tmp_path, checkpoint, kind
+):
+    pytest.importorskip("fastapi")
+    httpx = pytest.importorskip("httpx")
+    import asyncio
+
+    from crackseg.inference import Predictor
+    from crackseg.serve import create_app
+
+    bad, _ = write_bad(tmp_path, kind)
+    app = create_app(Predictor.from_checkpoint(checkpoint))
+
+    async def post():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            files = {"file": (bad.name, bad.read_bytes())}
+            return await client.post("/api/predict", files=files)
+
+    response = asyncio.run(post())
+    assert 400 <= response.status_code < 500 and bad.name in response.json()["error"]

@@ -268,3 +268,14 @@ def test_against_synthetic_cracks_of_known_length_and_width(kind, width):
         assert report.max_width_px == pytest.approx(true_width, abs=1.0)
         if kind != "branching":
             assert report.cracks[0].n_branches == 1
+
+
+@pytest.mark.parametrize(
+    "flags, word",
+    [(["--mm-per-px", "-1"], "--mm-per-px"), (["--mm-per-px", "inf"], "--mm-per-px"),
+     (["--min-area", "-1"], "--min-area")],
+)  # fmt: skip
+def test_cli_bad_numbers_are_one_line_naming_the_flag(tmp_path, capsys, flags, word):
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "m.png")
+    code, _, err = run_cli(capsys, tmp_path / "m.png", *flags)
+    assert code == 2 and word in err and len(err.strip().splitlines()) == 1

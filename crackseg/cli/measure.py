@@ -98,14 +98,13 @@ def run(args) -> int:
 
     from PIL import Image
 
+    from crackseg.cli.checks import check_count, check_positive
     from crackseg.errors import CrackSegError
     from crackseg.measure import CrackReport, measure_cracks, width_overlay
     from crackseg.measure.io import read_binary_mask, write_csv
 
-    if args.mm_per_px is not None and not args.mm_per_px > 0:
-        raise CrackSegError(f"--mm-per-px must be positive, got {args.mm_per_px}")
-    if args.min_area < 0:
-        raise CrackSegError(f"--min-area must be 0 or more, got {args.min_area}")
+    check_positive(args.mm_per_px, "--mm-per-px", "millimetres per pixel")
+    check_count(args.min_area, "--min-area", minimum=0)
     stems = [Path(m).stem for m in args.masks]
     if args.overlay_dir and len(set(stems)) < len(stems):
         twice = sorted({s for s in stems if stems.count(s) > 1})
