@@ -1,7 +1,9 @@
 """Segmentation losses for thin, rare cracks: cross-entropy, Dice, focal, Tversky and weighted sums.
 
 Every loss maps `(logits (B, K, H, W), targets (B, H, W) long) -> scalar` and gives pixels labelled
-`ignore_index` (255) neither loss nor gradient. Build one from a spec with `build_loss("ce+dice")`.
+`ignore_index` (IGNORE_INDEX, 255) neither loss nor gradient. Build one from a spec with
+`build_loss("ce+dice")`: the spec and class weights are user input, checked there once
+(CrackSegError); inside `forward` a mismatch is a programmer error (ValueError).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from crackseg.conventions import IGNORE_INDEX
 from crackseg.errors import CrackSegError
 
 
@@ -41,9 +44,9 @@ def _pixel_weights(
     """Per-pixel weight (B, H, W): the class weight of its label, 0 on ignored pixels."""
     if class_weights is None:
         return valid.float()
-    if class_weights.numel() != num_classes:
-        raise CrackSegError(
-            f"class_weights has {class_weights.numel()} values but the model predicts "
+    if class_weights.numel() != num_classes:  # build_loss(num_classes=...) checks user input
+        raise ValueError(
+            f"class_weights has {class_weights.numel()} values but the logits have "
             f"{num_classes} classes; give one weight per class"
         )
     safe = targets.masked_fill(~valid, 0)
@@ -57,7 +60,7 @@ class CrossEntropyLoss(nn.Module):
     pixels are all ignored gives 0 instead of NaN.
     """
 
-    def __init__(self, *, class_weights: Tensor | None = None, ignore_index: int = 255):
+    def __init__(self, *, class_weights: Tensor | None = None, ignore_index: int = IGNORE_INDEX):
         super().__init__()
         self.register_buffer("class_weights", class_weights, persistent=False)
         self.ignore_index = ignore_index
@@ -81,7 +84,11 @@ class FocalLoss(nn.Module):
     """
 
     def __init__(
-        self, *, gamma: float = 2.0, class_weights: Tensor | None = None, ignore_index: int = 255
+        self,
+        *,
+        gamma: float = 2.0,
+        class_weights: Tensor | None = None,
+        ignore_index: int = IGNORE_INDEX,
     ):
         super().__init__()
         if gamma < 0:
@@ -127,7 +134,12 @@ class TverskyLoss(nn.Module):
     """
 
     def __init__(
-        self, *, alpha: float = 0.3, beta: float = 0.7, smooth: float = 1.0, ignore_index: int = 255
+        self,
+        *,
+        alpha: float = 0.3,
+        beta: float = 0.7,
+        smooth: float = 1.0,
+        ignore_index: int = IGNORE_INDEX,
     ):
         super().__init__()
         if min(alpha, beta, smooth) < 0:
@@ -147,7 +159,7 @@ class DiceLoss(TverskyLoss):
     Equal to the Tversky loss with alpha = beta = 0.5 and smooth s/2; see it for the smooth term.
     """
 
-    def __init__(self, *, smooth: float = 1.0, ignore_index: int = 255):
+    def __init__(self, *, smooth: float = 1.0, ignore_index: int = IGNORE_INDEX):
         super().__init__(alpha=0.5, beta=0.5, smooth=smooth / 2, ignore_index=ignore_index)
 
 
@@ -223,13 +235,16 @@ def build_loss(
     spec: str | dict = "ce+dice",
     *,
     class_weights: list[float] | None = None,
-    ignore_index: int = 255,
+    num_classes: int | None = None,
+    ignore_index: int = IGNORE_INDEX,
 ) -> CombinedLoss:
     """Build a weighted sum of losses from a spec such as "ce+dice", "0.5*ce+1.0*dice" or a dict
     {"ce": 1.0, "focal": {"weight": 1, "gamma": 2}, "tversky": {"alpha": 0.3, "beta": 0.7}}.
 
     Weights must be >= 0 (a 0-weighted term is still logged in `last_terms`). `class_weights`
     (one per class) weight the pixel-wise terms ce and focal; dice and tversky ignore them.
+    With `num_classes`, their count is checked here too. Every problem with the spec or the
+    weights is a CrackSegError raised here, before training, never from `forward`.
     """
     if isinstance(spec, str):
         parsed = _parse_string(spec)
@@ -245,6 +260,11 @@ def build_loss(
         if weights.ndim != 1 or bool((weights < 0).any()) or float(weights.sum()) <= 0:
             raise CrackSegError(
                 f"class_weights {class_weights!r}: give one weight >= 0 per class, not all 0"
+            )
+        if num_classes is not None and weights.numel() != num_classes:
+            raise CrackSegError(
+                f"class_weights {class_weights!r}: {weights.numel()} values, but the model "
+                f"predicts {num_classes} classes; give one weight per class (background first)"
             )
     terms: dict[str, tuple[float, nn.Module]] = {}
     for name, options in parsed.items():

@@ -182,9 +182,13 @@ def test_bad_specs_raise_crackseg_error(spec, fragment):
 
 
 def test_class_weights_must_match_num_classes():
+    """The user's weights are checked once in build_loss (CrackSegError); a mismatch that still
+    reaches forward is a programmer error (ValueError), never a user error from inside training."""
+    with pytest.raises(CrackSegError, match="3 values, but the model predicts 2 classes"):
+        build_loss("ce", class_weights=[1.0, 2.0, 3.0], num_classes=2)
     loss = build_loss("ce", class_weights=[1.0, 2.0, 3.0])
     logits, targets = _batch()
-    with pytest.raises(CrackSegError, match="3 values but the model predicts 2 classes"):
+    with pytest.raises(ValueError, match="3 values but the logits have 2 classes"):
         loss(logits, targets)
     with pytest.raises(CrackSegError, match="class_weights"):
         build_loss("ce", class_weights=[-1.0, 1.0])
