@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 from crackseg.conventions import IGNORE_INDEX
 from crackseg.data.index import load_index
 from crackseg.data.transforms import RESIZE_MODES, build_augment, resize_pair, seed_augment
-from crackseg.data.types import DatasetIndex, Item
+from crackseg.data.types import DatasetIndex, Item, canonical_split
 from crackseg.errors import CrackSegError
 from crackseg.tensors import uint8_to_float
 
@@ -151,11 +151,8 @@ def build_dataset(
     if not items:
         raise CrackSegError(
             f"{index.root}: the '{split}' split has no usable images"
-            + (
-                f" ({len(index.problems)} problems; run `crackseg data inspect`)."
-                if index.problems
-                else "."
-            )
+            f"{index.skipped_because(canonical_split(split))}. Run `crackseg data inspect "
+            f"{index.root}` to see every problem."
         )
     return CrackDataset(
         items,

@@ -48,7 +48,11 @@ def _open(path: Path, what: str) -> Image.Image:
         raise CrackSegError(
             f"{path}: not a readable {what} (corrupt or unknown format). Re-export or remove it."
         ) from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+    except Image.DecompressionBombError as err:
+        raise CrackSegError(
+            f"{path}: {what} too large to decode safely ({err}). Downscale or remove it."
+        ) from None
+    except (OSError, SyntaxError, ValueError) as err:
         raise CrackSegError(
             f"{path}: corrupt or truncated {what} ({err}). Re-export or remove it."
         ) from None
