@@ -133,6 +133,14 @@ def _coco_nan(root: Path) -> str:
     return "_annotations.coco.json"
 
 
+def _coco_wrong_size(root: Path) -> str:
+    def edit(data):
+        data["images"][1].update(width=64, height=64)  # the file is 32x32
+
+    _coco_edit(root, edit)
+    return "_annotations.coco.json"
+
+
 def _coco_missing_image(root: Path) -> str:
     (root / "train/train1.jpg").unlink()
     return "train1.jpg"
@@ -161,6 +169,7 @@ CASES = {
     "mask-not-binary": (mask_dataset, _mask_not_binary, "not binary"),
     "coco-bad-rle": (coco_dataset, _coco_bad_rle, "invalid RLE"),
     "coco-nan": (coco_dataset, _coco_nan, "not a finite number"),
+    "coco-wrong-size": (coco_dataset, _coco_wrong_size, "but the json says 64x64"),
     "coco-missing-image": (coco_dataset, _coco_missing_image, "listed but missing"),
 }  # fmt: skip
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from crackseg.conventions import BACKGROUND, CRACK, IGNORE_INDEX
-from crackseg.data.io import is_image_file
+from crackseg.data.io import image_size, is_image_file
 from crackseg.data.types import (
     DatasetIndex,
     Item,
@@ -144,6 +144,13 @@ def _item(path, image, img, anns, cats, crack, problems) -> Item | None:
             return _bad(problems, path, f"{where} has no segmentation (a detection export?)")
         if not (np.isfinite(w) and np.isfinite(h) and w > 0 and h > 0):
             return _bad(problems, path, f"image {img['file_name']} has no valid width/height")
+        if (actual := _actual_size(image)) not in (None, (h, w)):
+            return _bad(
+                problems,
+                path,
+                f"image {img['file_name']} is {actual[1]}x{actual[0]} but the json says "
+                f"{w:.0f}x{h:.0f}: its polygons would be scaled wrong",
+            )
         for poly in seg:
             if len(poly) % 2:
                 return _bad(problems, path, f"{where}: odd number of coordinates ({len(poly)})")
@@ -161,6 +168,14 @@ def _item(path, image, img, anns, cats, crack, problems) -> Item | None:
                 )
             polygons.append((value, np.clip(xy, 0, 1).astype(np.float32)))
     return Item(image, label=path, polygons=tuple(polygons), rles=tuple(rles))
+
+
+def _actual_size(image: Path) -> tuple[float, float] | None:
+    """(H, W) from the image header, or None when unreadable (the preflight reports that)."""
+    try:
+        return tuple(float(v) for v in image_size(image))
+    except CrackSegError:
+        return None
 
 
 def _bad(problems: Problems, path: Path, message: str) -> None:
