@@ -1,6 +1,7 @@
 """The model zoo, built from first principles: attention, Transformer block, ViT, Segmenter, U-Net."""
 
 from crackseg.models.attention import MultiHeadAttention, attention
+from crackseg.models.contracts import Decoder, Encoder
 from crackseg.models.decoders import LinearDecoder, MaskTransformer
 from crackseg.models.layers import Block, DropPath, Mlp
 from crackseg.models.patch_embed import PatchEmbed
@@ -12,7 +13,7 @@ from crackseg.models.unet import CNNBlock, CNNBlocks, UNet, valid_output_size, v
 from crackseg.models.vit import VisionTransformer
 
 __all__ = [
-    "Block", "CNNBlock", "CNNBlocks", "DropPath", "LinearDecoder", "LoadReport", "MaskTransformer",
+    "Block", "CNNBlock", "CNNBlocks", "Decoder", "DropPath", "Encoder", "LinearDecoder", "LoadReport", "MaskTransformer",
     "Mlp", "MultiHeadAttention", "PatchEmbed", "Segmenter", "UNet", "VisionTransformer", "attention",
     "build_model", "list_models", "load_vit_weights", "resample_pos_embed", "sincos_1d", "sincos_2d",
     "to_timm_state_dict", "valid_output_size", "valid_sizes",
