@@ -13,8 +13,9 @@ from crackseg.models.unet import CNNBlock, CNNBlocks, UNet, valid_output_size, v
 from crackseg.models.vit import VisionTransformer
 
 __all__ = [
-    "Block", "CNNBlock", "CNNBlocks", "Decoder", "DropPath", "Encoder", "LinearDecoder", "LoadReport", "MaskTransformer",
-    "Mlp", "MultiHeadAttention", "PatchEmbed", "Segmenter", "UNet", "VisionTransformer", "attention",
-    "build_model", "list_models", "load_vit_weights", "resample_pos_embed", "sincos_1d", "sincos_2d",
-    "to_timm_state_dict", "valid_output_size", "valid_sizes",
+    "Block", "CNNBlock", "CNNBlocks", "Decoder", "DropPath", "Encoder", "LinearDecoder",
+    "LoadReport", "MaskTransformer", "Mlp", "MultiHeadAttention", "PatchEmbed", "Segmenter", "UNet",
+    "VisionTransformer", "attention", "build_model", "list_models", "load_vit_weights",
+    "resample_pos_embed", "sincos_1d", "sincos_2d", "to_timm_state_dict", "valid_output_size",
+    "valid_sizes",
 ]  # fmt: skip
