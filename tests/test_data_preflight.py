@@ -50,3 +50,13 @@ def test_unreadable_images_are_found_from_headers_before_training(tmp_path, cont
     index = load_index(yaml_path)
     check_training_data(index, ["train", "val"], allow_bad_labels=True)
     assert bad not in [item.image for item in index.splits["train"]]  # dropped, and said so
+
+
+def test_a_problem_in_another_split_does_not_block_this_run(tmp_path):
+    yaml_path = make_ultralytics(tmp_path, {"train": 2, "val": 1, "test": 1})
+    write_label(tmp_path / "labels/test/test0.txt", ["0 0.1 nan 0.2 0.2 0.3 0.3"])
+    index = load_index(yaml_path)
+    assert [p.split for p in index.problems] == ["test"]  # every problem knows its split
+    assert "  problems: none" in check_training_data(index, ["train", "val"])
+    with pytest.raises(CrackSegError, match="test0.txt:1: 'nan' is not a finite number"):
+        check_training_data(index, ["test"])

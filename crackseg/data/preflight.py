@@ -150,6 +150,6 @@ def _refuse_without_crack(index: DatasetIndex, name: str) -> None:
     )
     raise CrackSegError(
         f"{index.root}: the '{name}' split ({len(items)} images) has no crack pixel in any "
-        f"label{why}. A crack score from it would mean nothing: fix the labels or the class "
+        f"label{why}{index.skipped_because(name)}. A crack score from it would mean nothing: fix the labels or the class "
         f"names (`crackseg data inspect {index.root}`)."
     )
