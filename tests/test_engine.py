@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import crackseg
-from crackseg.config import resolve_config
+from crackseg.config import FIELDS, TrainConfig, coerce, resolve_config, value_type
 from crackseg.engine.checkpoint import load_model, read_checkpoint, save_checkpoint
 from crackseg.engine.ema import ModelEMA
 from crackseg.engine.schedule import lr_at
@@ -39,14 +39,20 @@ def test_checkpoint_is_atomic_safe_and_self_describing(tmp_path):
         read_checkpoint(tmp_path / "other.ckpt")
 
 
-def test_ema_tracks_weights():
+def test_ema_follows_the_decay_formula_not_the_weights():
+    """ema_n = d_n * ema_(n-1) + (1 - d_n) * w_n with d_n = min(decay, (1 + n) / (10 + n))."""
     model = torch.nn.Linear(2, 2)
-    ema = ModelEMA(model, decay=0.5)
-    with torch.no_grad():
-        model.weight.fill_(1.0)
-    for _ in range(50):
+    ema = ModelEMA(model, decay=0.9)
+    expected = model.weight.detach().clone()  # the EMA starts as a copy
+    for n in range(1, 104):  # weights jump after 100 updates: the EMA must lag behind them
+        with torch.no_grad():
+            model.weight.fill_(float(n > 100))
         ema.update(model)
-    torch.testing.assert_close(ema.module.weight, model.weight)
+        d = min(0.9, (1 + n) / (10 + n))
+        expected = d * expected + (1 - d) * model.weight.detach()
+    assert ema.updates == 103
+    torch.testing.assert_close(ema.module.weight, expected)
+    torch.testing.assert_close(ema.module.weight, torch.full((2, 2), 1 - 0.9**3), atol=1e-4, rtol=0)
 
 
 def test_config_layers_defaults_yaml_and_flags(tmp_path):
@@ -90,3 +96,44 @@ def test_config_coerces_yaml_strings_and_rejects_wrong_types(tmp_path):
     recipe.write_text("epochs: ten\n")
     with pytest.raises(CrackSegError, match="r.yaml: option 'epochs' expects int, got 'ten'"):
         resolve_config(recipe)
+
+
+def test_config_validates_every_option_once_naming_its_source(tmp_path):
+    with pytest.raises(CrackSegError, match=r"^--batch-size 0: must be a whole number >= 1$"):
+        resolve_config(None, {"batch_size": 0})
+    with pytest.raises(CrackSegError, match=r"^--lr nan: must be a finite number > 0$"):
+        resolve_config(None, {"lr": float("nan")})
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("ema_decay: 2\n")
+    with pytest.raises(CrackSegError, match=r"r.yaml: option 'ema_decay': must be .*\[0, 1\)"):
+        resolve_config(recipe)
+    recipe.write_text("class_weights: [1, -1]\n")
+    with pytest.raises(CrackSegError, match=r"r.yaml: option 'class_weights': .*weight >= 0"):
+        resolve_config(recipe)
+    assert TrainConfig().problems() == []  # the defaults are valid
+
+
+def test_config_types_come_from_the_annotations():
+    assert value_type("crop") == (int, (), True)
+    assert value_type("mean") == (tuple, (float, float, float), False)
+    assert value_type("class_weights") == (list, (float,), True)
+    assert coerce("mean", ["0.5", 1, 0], "x.yaml") == (0.5, 1.0, 0.0)
+    with pytest.raises(CrackSegError, match="x.yaml: option 'mean' expects 3 numbers"):
+        coerce("mean", [0.5, 0.5], "x.yaml")
+    with pytest.raises(CrackSegError, match="expects a list of float"):
+        coerce("class_weights", [1, "a"], "x.yaml")
+
+
+def test_every_config_option_is_a_train_flag():
+    from crackseg.cli import build_parser
+
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    flags = {opt for action in train._actions for opt in action.option_strings}
+    for name in FIELDS:
+        flag = "--model-arg" if name == "model_args" else "--" + name.replace("_", "-")
+        assert flag in flags, flag
+    args = train.parse_args(
+        ["--eval-every", "2", "--mean", "0.5", "0.5", "0.5", "--no-channels-last"]
+    )
+    assert (args.eval_every, args.mean, args.channels_last) == (2, [0.5, 0.5, 0.5], False)
+    assert args.epochs is None  # not given: the YAML value or the default stands

@@ -1,39 +1,37 @@
-"""`crackseg train`: options from a YAML recipe (--config) overridden by flags."""
+"""`crackseg train`: options from a YAML recipe (--config) overridden by flags.
+
+The flags are generated from the `TrainConfig` fields (type, help), so every option of the config
+is a flag and none can drift. Every flag defaults to None = "not given", so the YAML value stands.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-# flag -> (type, help); every flag defaults to None = "not given" so the YAML value stands
-FLAGS = {
-    "data": (str, "dataset folder or .yaml (Ultralytics, Roboflow YOLO/COCO, mask folders)"),
-    "model": (str, "model preset (see `crackseg models`), default unet_small"),
-    "epochs": (int, "number of epochs"),
-    "batch_size": (int, "images per batch (per process under torchrun)"),
-    "image_size": (int, "training side in pixels (images are stretched to it by default)"),
-    "out": (str, "run folder (default runs/<model>, numbered if it exists)"),
-    "lr": (float, "peak learning rate of AdamW"),
-    "weight_decay": (float, "AdamW weight decay"),
-    "schedule": (str, "cosine or poly decay after warmup"),
-    "warmup_epochs": (float, "linear warmup length in epochs"),
-    "loss": (str, "loss spec, e.g. ce+dice, 0.5*ce+dice, focal, tversky"),
-    "augment": (str, "augmentation level: none, light, default, strong"),
-    "resize": (str, "stretch (Roboflow's default), letterbox or native"),
-    "crop": (int, "train on random crops of this side (e.g. with --resize native)"),
-    "val_split": (str, "split used for validation (default val)"),
-    "amp": (str, "mixed precision: auto, none, bf16, fp16"),
-    "grad_clip": (float, "clip the gradient norm (0 = off)"),
-    "accum_steps": (int, "accumulate gradients over this many batches"),
-    "ema_decay": (float, "EMA decay (with --ema)"),
-    "seed": (int, "random seed"),
-    "device": (str, "auto, cpu, cuda or cuda:N"),
-    "workers": (int, "data loading processes"),
-    "pretrained": (str, "timm ViT weights (.safetensors/.pth) for the encoder"),
-    "time_limit": (float, "stop after the epoch that passes this many minutes"),
-    "max_steps_per_epoch": (int, "cap the optimizer steps per epoch (quick runs)"),
-    "threshold": (float, "crack probability threshold for the metrics"),
-}
+# the one option with its own syntax: repeatable KEY=VALUE pairs instead of a YAML mapping
+MODEL_ARGS_FLAG = "--model-arg"
+
+
+def add_config_flags(p: argparse.ArgumentParser) -> list[str]:
+    """One flag per TrainConfig field; returns the field names that came from flags."""
+    from crackseg.config import FIELDS, value_type
+
+    names = []
+    for name, field_ in FIELDS.items():
+        kind, elements, _ = value_type(name)
+        flag, text = "--" + name.replace("_", "-"), field_.metadata["help"]
+        if kind is dict:
+            continue
+        if kind is bool:
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
+        elif kind in (list, tuple):
+            count = len(elements) if kind is tuple and Ellipsis not in elements else "+"
+            p.add_argument(flag, type=elements[0], nargs=count, default=None, help=text)
+        else:
+            p.add_argument(flag, type=kind, default=None, help=text)
+        names.append(name)
+    return names
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,14 +46,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--epochs 20 --batch-size 8 --image-size 416 --out runs/vit",
     )
     p.add_argument("--config", help="YAML recipe (see configs/)")
-    for name, (kind, text) in FLAGS.items():
-        p.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=text)
-    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+    names = add_config_flags(p)
+    p.add_argument(MODEL_ARGS_FLAG, action="append", default=[], metavar="KEY=VALUE",
                    help="override a preset argument, e.g. depth=6 (repeatable)")  # fmt: skip
-    p.add_argument("--class-weights", type=float, nargs="+", default=None)
-    p.add_argument("--ema", action="store_true", default=None, help="keep an EMA of the weights")
     p.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, config_flags=names)
 
 
 def parse_model_args(pairs: list[str]) -> dict:
@@ -67,8 +62,11 @@ def parse_model_args(pairs: list[str]) -> dict:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise CrackSegError(f"--model-arg {pair!r}: expected KEY=VALUE, e.g. depth=6")
-        out[key] = yaml.safe_load(value)
+            raise CrackSegError(f"{MODEL_ARGS_FLAG} {pair!r}: expected KEY=VALUE, e.g. depth=6")
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise CrackSegError(f"{MODEL_ARGS_FLAG} {pair!r}: {value!r} is not a value") from None
     return out
 
 
@@ -87,8 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from crackseg.errors import CrackSegError
     from crackseg.train import train_from
 
-    overrides = {name: getattr(args, name) for name in FLAGS}
-    overrides["class_weights"], overrides["ema"] = args.class_weights, args.ema
+    overrides = {name: getattr(args, name) for name in args.config_flags}
     if args.model_arg:
         overrides["model_args"] = parse_model_args(args.model_arg)
     if args.resume and not overrides["out"]:

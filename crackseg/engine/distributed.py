@@ -41,12 +41,6 @@ def shard(n: int, rank: int, world: int) -> list[int]:
     return list(range(rank, n, world))
 
 
-def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
-    if dist.is_initialized():
-        dist.all_reduce(values, op=dist.ReduceOp.SUM)
-    return values
-
-
 def cleanup() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()

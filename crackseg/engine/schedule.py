@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+SCHEDULES = ("cosine", "poly")
+
 
 def lr_at(
     step: int,
@@ -16,7 +18,7 @@ def lr_at(
     power: float = 0.9,
 ) -> float:
     """Linear warmup to `base_lr`, then cosine or polynomial ("poly") decay to `base_lr*min_lr_ratio`."""
-    if schedule not in ("cosine", "poly"):
+    if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be 'cosine' or 'poly', got {schedule!r}")
     if step < warmup_steps:
         return base_lr * (step + 1) / warmup_steps

@@ -8,10 +8,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
+from crackseg.engine.distributed import shard
 from crackseg.errors import CrackSegError
 from crackseg.models import build_model
 
 NO_DECAY_NAMES = ("pos_embed", "cls_token", "cls_emb")
+AMP_MODES = ("auto", "none", "bf16", "fp16")
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
@@ -109,6 +111,6 @@ def train_loader(dataset, *, batch_size: int, workers: int, seed: int, rank: int
 
 def eval_loader(dataset, *, batch_size: int, workers: int, rank: int = 0, world: int = 1):
     """Every sample exactly once across ranks, in order; batches grouped by image size."""
-    subset = Subset(dataset, list(range(rank, len(dataset), world)))
+    subset = Subset(dataset, shard(len(dataset), rank, world))
     return DataLoader(subset, batch_size=batch_size, num_workers=workers,
                       collate_fn=collate_by_size)  # fmt: skip
