@@ -99,16 +99,18 @@ def _weights(ckpt: dict[str, Any], path: Path) -> dict[str, Tensor]:
     return weights
 
 
-def _mismatch(err: RuntimeError, name: str, path: Path) -> CrackSegError:
-    """load_state_dict's multi-line report as one line: what is missing, extra or mis-shaped."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    details = "; ".join(line.rstrip(".") for line in lines[1:4]) or lines[0]
-    if len(details) > 300:
-        details = details[:297] + "..."
-    return CrackSegError(
-        f"{path}: weights do not fit model {name!r} ({details}); "
-        "the file holds another model's weights or was edited"
-    )
+def _misfit(model: nn.Module, weights: dict[str, Tensor]) -> str | None:
+    """How `weights` fail to fit `model`, in one phrase (None when they fit): counts of missing,
+    unexpected and mis-shaped entries, each with a first example."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in weights]
+    unexpected = [k for k in weights if k not in expected]
+    shapes = [f"{k!r} is {tuple(weights[k].shape)}, the model needs {tuple(v.shape)}"
+              for k, v in expected.items() if k in weights and weights[k].shape != v.shape]  # fmt: skip
+    parts = [f"{len(missing)} missing (e.g. {missing[0]!r})"] if missing else []
+    parts += [f"{len(unexpected)} unexpected (e.g. {unexpected[0]!r})"] if unexpected else []
+    parts += [f"{len(shapes)} of another shape (e.g. {shapes[0]})"] if shapes else []
+    return ", ".join(parts) or None
 
 
 def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
@@ -132,10 +134,13 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> nn.Mo
         model = build_model(name, **overrides)
     except CrackSegError as err:
         raise CrackSegError(f"{path}: cannot rebuild the model: {err}") from err
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as err:
-        raise _mismatch(err, name, path) from err
+    problem = _misfit(model, weights)
+    if problem:
+        raise CrackSegError(
+            f"{path}: weights do not fit model {name!r}: {problem}; the file holds another "
+            "model's weights or was edited"
+        )
+    model.load_state_dict(weights)
     model.config = config
     return model.to(device).eval()
 

@@ -1,4 +1,5 @@
-"""Segmenter: a ViT encoder and a decoder; pad -> encode -> drop prefix -> decode -> upsample -> unpad."""
+"""Segmenter: an encoder (the `Encoder` contract; a ViT here) and a decoder; pad -> encode ->
+drop prefix -> decode -> upsample -> unpad."""
 
 from __future__ import annotations
 
