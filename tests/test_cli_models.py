@@ -2,6 +2,8 @@
 
 import json
 
+from cli_contract import assert_user_error, run_cli
+
 from crackseg.cli import main
 
 
@@ -12,5 +14,11 @@ def test_models_json_reports_measured_rows(capsys):
     assert 1.9 < row["params_m"] < 2.0 and row["gflops"] > 0 and row["cpu_ms"] > 0
 
 
-def test_unknown_command_is_an_error(capsys):
+def test_unknown_command_is_a_one_line_error(capsys):
+    result = run_cli(capsys, "nosuchcommand")
+    assert_user_error(result, "invalid choice", "'nosuchcommand'")
+
+
+def test_no_command_prints_the_commands_and_exits_2(capsys):
     assert main([]) == 2
+    assert "train" in capsys.readouterr().out

@@ -1,5 +1,6 @@
 """Training end to end on tiny synthetic data: CLI, run folder, resume after SIGKILL, NaN stop, DDP."""
 
+import json
 import os
 import signal
 import subprocess
@@ -58,7 +59,7 @@ def test_user_errors_are_one_line_with_exit_2(synth_yaml, tmp_path):
          "unknown model 'resnet'"),
         (["evaluate", "--checkpoint", str(tmp_path / "x.ckpt"), "--data", str(synth_yaml)],
          "checkpoint not found"),
-        (["train", "--resume", "--out", str(tmp_path / "empty")], "no "),
+        (["train", "--resume", "--out", str(tmp_path / "empty")], "empty not found"),
     ]  # fmt: skip
     for args, expected in cases:
         result = run_cli(*args)
@@ -97,9 +98,10 @@ def test_killed_run_resumes_to_the_same_weights(synth_yaml, tmp_path):
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(
     synth_yaml, tmp_path, monkeypatch
 ):
-    import crackseg.train as train_module
+    import crackseg.train.build as build_module
+    from crackseg.train import train
 
-    real_build = train_module.build_loss
+    real_build = build_module.build_loss
     calls = {"n": 0}
 
     def poisoned(*args, **kwargs):
@@ -112,12 +114,12 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(
 
         return forward
 
-    monkeypatch.setattr(train_module, "build_loss", lambda *a, **k: _Wrap(poisoned(*a, **k)))
+    monkeypatch.setattr(build_module, "build_loss", lambda *a, **k: _Wrap(poisoned(*a, **k)))
     config = resolve_config(None, dict(data=str(synth_yaml), epochs=3, out=str(tmp_path / "r"),
                                        model="unet_small", model_args={"base_channels": 4, "depth": 2},
                                        image_size=64, batch_size=4, workers=0))  # fmt: skip
     with pytest.raises(CrackSegError, match="loss is nan.*last good checkpoint is .*last.ckpt"):
-        train_module.train(config)
+        train(config)
     assert read_checkpoint(tmp_path / "r" / "last.ckpt")["epoch"] == 1
 
 
@@ -152,3 +154,30 @@ def test_ddp_two_processes_match_one_process_with_the_same_global_batch(synth_ya
         torch.testing.assert_close(b["state_dict"][key], value, atol=1e-5, rtol=1e-4, msg=key)
     for key in ("crack_iou", "pixel_acc", "images"):
         assert b["history"][-1][key] == pytest.approx(a["history"][-1][key], abs=1e-4)
+
+
+def test_an_undefined_val_score_is_never_a_best(synth_yaml, tmp_path, monkeypatch, capsys):
+    import crackseg.train.run as run_module
+
+    real = run_module.validate
+    monkeypatch.setattr(run_module, "validate", lambda run: {**real(run), "crack_iou": None})
+    out = tmp_path / "r"
+    assert (
+        main(["train", "--data", str(synth_yaml), "--epochs", "1", "--out", str(out), *TINY]) == 0
+    )
+    text = capsys.readouterr().out
+    assert "val crack IoU undefined" in text and "best val crack IoU undefined" in text
+    assert "warning: no best.ckpt" in text
+    assert not (out / "best.ckpt").exists() and (out / "last.ckpt").exists()
+    assert json.loads((out / "summary.json").read_text())["best_crack_iou"] is None
+
+
+def test_progress_records_a_best_only_from_a_defined_higher_score():
+    from crackseg.train.state import Progress
+
+    progress = Progress()
+    rows = [{"crack_iou": v} for v in (None, 0.3, None, 0.2, 0.3, 0.5)]
+    rows.insert(1, {})  # an epoch without validation
+    bests = [progress.record({"epoch": i + 1, "step": i, **r}) for i, r in enumerate(rows)]
+    assert bests == [False, False, True, False, False, False, True]
+    assert progress.best == 0.5 and progress.epoch == 7 and len(progress.history) == 7

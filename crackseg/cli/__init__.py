@@ -27,6 +27,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def user_message(err: CrackSegError) -> str:
+    """The error's own one line, also when torch re-raised it from a DataLoader worker as
+    "Caught CrackSegError in DataLoader worker process N. Original Traceback ...": the last line
+    of that traceback is `crackseg.errors.CrackSegError: <message>`."""
+    text = str(err)
+    if "Original Traceback" not in text:
+        return text
+    last = text.strip().splitlines()[-1]
+    prefix = f"{type(err).__module__}.{type(err).__qualname__}: "
+    return last.removeprefix(prefix).removeprefix(f"{type(err).__qualname__}: ")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -36,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CrackSegError as err:
-        print(f"crackseg {args.command}: error: {err}", file=sys.stderr)
+        print(f"crackseg {args.command}: error: {user_message(err)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `crackseg measure ... --json | head`
         sys.stderr.close()

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     from crackseg.config import resolve_config
     from crackseg.data import synthesize
+    from crackseg.errors import CrackSegError
     from crackseg.evaluate import evaluate_checkpoint
     from crackseg.inference import Predictor
     from crackseg.metrics import format_table
@@ -55,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
           f"{config.time_limit} min)")  # fmt: skip
     train(config)
     best = out / "run" / "best.ckpt"
+    if not best.is_file():  # every validation score was undefined: nothing to evaluate
+        raise CrackSegError(f"{out / 'run'}: training wrote no best.ckpt; see the warning above")
     print("[3/4] evaluating the best checkpoint on the held-out test split")
     result = evaluate_checkpoint(best, data, split="test", device=args.device, out=out)
     metrics = result["metrics"]
@@ -68,8 +71,10 @@ def run(args: argparse.Namespace) -> int:
     last_samples = sorted((out / "run" / "samples").glob("*.png"))[-1]
     shutil.copy(last_samples, out / "samples.png")
     write_report(out, config, metrics, preds, time.perf_counter() - start)
-    passed = metrics["crack_iou"] >= args.min_iou
-    print(f"\ncrack IoU on the synthetic test split: {metrics['crack_iou']:.3f} "
+    iou = metrics["crack_iou"]  # None when undefined: never a pass
+    passed = iou is not None and iou >= args.min_iou
+    shown = "undefined" if iou is None else f"{iou:.3f}"
+    print(f"\ncrack IoU on the synthetic test split: {shown} "
           f"({'meets' if passed else 'BELOW'} the {args.min_iou} target)")  # fmt: skip
     print(f"report: {out / 'README.md'}")
     return 0 if passed else 1

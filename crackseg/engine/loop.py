@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from crackseg.data import batch_to_float
+from crackseg.engine.ema import ModelEMA
 from crackseg.metrics import SegMetrics, probs_from_logits
 from crackseg.tensors import autocast, normalize
 
@@ -20,65 +22,69 @@ class NonFiniteLoss(RuntimeError):
     """The loss became NaN or inf; the caller keeps the last good checkpoint."""
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """How a loader batch becomes model input: device, normalisation, precision, memory format."""
+
+    device: torch.device
+    mean: tuple
+    std: tuple
+    amp_dtype: torch.dtype | None = None
+    channels_last: bool = False
+
+
+@dataclass(frozen=True)
+class Optimisation:
+    """What each optimizer step uses: optimizer, LR schedule, loss, fp16 scaler, gradient
+    accumulation and clipping, the EMA to update, and an optional cap on steps per epoch."""
+
+    optimizer: torch.optim.Optimizer
+    loss_fn: nn.Module
+    lr_for_step: Callable[[int], float]
+    scaler: torch.amp.GradScaler | None = None
+    accum_steps: int = 1
+    grad_clip: float | None = None
+    ema: ModelEMA | None = None
+    max_steps: int | None = None
+
+
 def train_one_epoch(
     model: nn.Module,
     loader: Iterable,
+    optim: Optimisation,
+    inputs: Inputs,
     *,
-    optimizer: torch.optim.Optimizer,
-    loss_fn: nn.Module,
-    lr_for_step: Callable[[int], float],
     step: int,
-    device: torch.device,
-    mean,
-    std,
-    amp_dtype: torch.dtype | None = None,
-    scaler: torch.amp.GradScaler | None = None,
-    accum_steps: int = 1,
-    grad_clip: float | None = None,
-    ema=None,
-    max_steps: int | None = None,
     on_batch: Callable[[dict], None] | None = None,
-    channels_last: bool = False,
 ) -> tuple[dict[str, float], int]:
     """Train over `loader`; returns ({"loss", "images", "seconds", "images_per_s"}, next step).
 
-    `step` counts optimizer steps (the schedule's unit); with `accum_steps` > 1 gradients of
-    that many batches are summed before each step. Raises NonFiniteLoss on a NaN/inf loss.
+    `step` counts optimizer steps (the schedule's unit); with `optim.accum_steps` > 1 gradients
+    of that many batches are summed before each step. Raises NonFiniteLoss on a NaN/inf loss.
     """
     model.train()
+    accum, optimizer, scaler = optim.accum_steps, optim.optimizer, optim.scaler
     total_loss, images_seen, start = 0.0, 0, time.perf_counter()
     optimizer.zero_grad(set_to_none=True)
     for i, batch in enumerate(loader):
-        if max_steps is not None and i >= max_steps * accum_steps:
+        if optim.max_steps is not None and i >= optim.max_steps * accum:
             break
-        batch = batch_to_float(batch, device)  # uint8 batches travel light from the workers
-        images, targets = normalize(batch["image"], mean, std), batch["mask"]  # (B,3,H,W), (B,H,W)
-        if channels_last:
+        batch = batch_to_float(batch, inputs.device)  # uint8 batches travel light from workers
+        images = normalize(batch["image"], inputs.mean, inputs.std)  # (B, 3, H, W)
+        targets = batch["mask"]  # (B, H, W)
+        if inputs.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        with autocast(device, amp_dtype):
+        with autocast(inputs.device, inputs.amp_dtype):
             logits = model(images)  # (B, K, H, W)
-        loss = loss_fn(logits.float(), targets)
+        loss = optim.loss_fn(logits.float(), targets)
         if not torch.isfinite(loss):
             raise NonFiniteLoss(f"loss is {loss.item()} at step {step} (batch {i})")
-        (scaler.scale(loss / accum_steps) if scaler else loss / accum_steps).backward()
+        (scaler.scale(loss / accum) if scaler else loss / accum).backward()
         total_loss += loss.item() * len(images)
         images_seen += len(images)
-        if (i + 1) % accum_steps == 0:
-            for group in optimizer.param_groups:
-                group["lr"] = lr_for_step(step)
-            if scaler:
-                scaler.unscale_(optimizer)
-            if grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            if scaler:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+        if (i + 1) % accum == 0:
+            optimizer_step(model, optim, step)
             step += 1
-            if ema is not None:
-                ema.update(getattr(model, "module", model))
         if on_batch:
             seconds = time.perf_counter() - start
             on_batch({"loss": loss.item(), "images_per_s": images_seen / seconds, "step": step})
@@ -90,6 +96,25 @@ def train_one_epoch(
         "images_per_s": images_seen / max(seconds, 1e-9),
     }
     return stats, step
+
+
+def optimizer_step(model: nn.Module, optim: Optimisation, step: int) -> None:
+    """Set the scheduled LR, unscale and clip the summed gradients, step, zero, update the EMA."""
+    optimizer, scaler = optim.optimizer, optim.scaler
+    for group in optimizer.param_groups:
+        group["lr"] = optim.lr_for_step(step)
+    if scaler:
+        scaler.unscale_(optimizer)
+    if optim.grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip)
+    if scaler:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    if optim.ema is not None:
+        optim.ema.update(getattr(model, "module", model))
 
 
 @torch.no_grad()
