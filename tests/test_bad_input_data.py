@@ -110,6 +110,11 @@ def _mask_not_binary(root: Path) -> str:
     return "train1.png"
 
 
+def _mask_dataset_folder(root: Path) -> str:
+    (root / "train/images/extra.png").mkdir()
+    return "extra.png"
+
+
 def _coco_edit(root: Path, edit) -> None:
     path = root / "train/_annotations.coco.json"
     data = json.loads(path.read_text())
@@ -166,6 +171,7 @@ CASES = {
     "folder-named-png": (yolo_dataset, lambda r: _replace_image(r, None), "is a folder"),
     "decompression-bomb": (yolo_dataset, _bomb, "too large"),
     "mask-wrong-size": (mask_dataset, _mask_wrong_size, "mask is 16x16"),
+    "mask-folder-named-png": (mask_dataset, _mask_dataset_folder, "is a folder"),
     "mask-not-binary": (mask_dataset, _mask_not_binary, "not binary"),
     "coco-bad-rle": (coco_dataset, _coco_bad_rle, "invalid RLE"),
     "coco-nan": (coco_dataset, _coco_nan, "not a finite number"),

@@ -44,7 +44,7 @@ def _split_of(rel_dirs: tuple[str, ...]) -> str | None:
 
 def load_mask_folders(folder: Path, problems: Problems) -> DatasetIndex:
     """Index image + mask folders: find the files, pair them by stem, check sizes, split."""
-    images, masks = _find_files(folder)
+    images, masks = _find_files(folder, problems)
     if images and not masks:
         images, masks = _same_folder_pairs(images)
     if not images:
@@ -67,15 +67,19 @@ def load_mask_folders(folder: Path, problems: Problems) -> DatasetIndex:
     return index
 
 
-def _find_files(folder: Path) -> tuple[dict[tuple, list[Path]], dict[tuple, list[Path]]]:
-    """(split, stem) -> image files and -> mask files, told apart by folder and file names."""
-    files = sorted(
+def _find_files(folder: Path, problems: Problems):
+    """(split, stem) -> image files and -> mask files, told apart by folder and file names; a
+    folder named like an image (`x.jpg/`) is a problem."""
+    found = sorted(
         p
         for p in folder.rglob("*")
-        if p.suffix.lower() in (*IMAGE_EXTS, *MASK_EXTS, ".mat")
-        and not p.name.startswith(".")
-        and p.is_file()
+        if p.suffix.lower() in (*IMAGE_EXTS, *MASK_EXTS, ".mat") and not p.name.startswith(".")
     )
+    files = [p for p in found if p.is_file()]
+    for p in (p for p in found if not p.is_file()):
+        split = _split_of(p.relative_to(folder).parts[:-1]) or "train"
+        problems.add(p, "is a folder, not an image", "Rename or remove it", "unreadable-image",
+                     skipped=True, split=split)  # fmt: skip
     images: dict[tuple, list[Path]] = defaultdict(list)
     masks: dict[tuple, list[Path]] = defaultdict(list)
     for p in files:
