@@ -216,3 +216,13 @@ def test_bad_flags_are_refused_before_any_work(
     result = run_cli(capsys, *_argv(command, good_checkpoint, synth_yaml, out), *flags)
     assert_user_error(result, word)
     assert not out.exists()
+
+
+def test_evaluate_honours_threshold_zero(good_checkpoint, synth_yaml, tmp_path, capsys):
+    """--threshold 0 is a request (every pixel is crack: recall 1), not "unset" (issue 10.3)."""
+    out = tmp_path / "out"
+    result = run_cli(capsys, *_argv("evaluate", good_checkpoint, synth_yaml, out), "--threshold",
+                     "0", "--json")  # fmt: skip
+    assert result.code == 0, result.err
+    saved = json.loads(result.out)
+    assert saved["threshold"] == 0.0 and saved["metrics"]["recall"] == 1.0
