@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cli_contract import assert_user_error, run_cli, written_results
+from cli_contract import assert_user_error, run_cli, run_cli_process, written_results
 from PIL import Image
 
 import crackseg
@@ -226,3 +226,12 @@ def test_evaluate_honours_threshold_zero(good_checkpoint, synth_yaml, tmp_path, 
     assert result.code == 0, result.err
     saved = json.loads(result.out)
     assert saved["threshold"] == 0.0 and saved["metrics"]["recall"] == 1.0
+
+
+def test_a_real_process_prints_one_line_for_non_finite_weights(
+    good_checkpoint, synth_yaml, tmp_path
+):
+    """As a user runs it (python -m crackseg, real DataLoader workers): exit 2, one line."""
+    ckpt = _edit(good_checkpoint, tmp_path / "nan.ckpt", _weights(_nan_all))
+    result = run_cli_process(*_argv("evaluate", ckpt, synth_yaml, tmp_path / "out"))
+    assert_user_error(result, "nan.ckpt", "non-finite weights")
