@@ -59,10 +59,9 @@ def resolve_amp(spec: str, device: torch.device) -> torch.dtype | None:
 def create_model(
     name: str, *, image_size: int, model_args: dict, pretrained: str | None = None
 ) -> nn.Module:
-    """A preset at the training image size (ViT-based presets size their position grid by it)."""
-    args = dict(model_args)
-    if not name.startswith("unet"):
-        args.setdefault("image_size", image_size)
+    """A preset at the training image size (every preset accepts it: ViT-based ones size their
+    position grid by it, size-agnostic ones ignore it), so no preset needs a name test here."""
+    args = {"image_size": image_size, **model_args}
     return build_model(name, pretrained=pretrained, **args)
 
 
