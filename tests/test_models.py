@@ -6,7 +6,13 @@ from safetensors.torch import save_file
 
 import crackseg
 from crackseg.errors import CrackSegError
-from crackseg.models import load_vit_weights, to_timm_state_dict, valid_output_size, valid_sizes
+from crackseg.models import (
+    load_vit_weights,
+    sincos_2d,
+    to_timm_state_dict,
+    valid_output_size,
+    valid_sizes,
+)
 
 SHRINK_VIT = dict(embed_dim=32, depth=2, num_heads=2)
 
@@ -82,6 +88,8 @@ def test_sinusoidal_vit_at_other_sizes():
     model = crackseg.build_model("vit_tiny_patch16", **SHRINK_VIT, pos_embed="sincos")
     assert model.forward_features(torch.randn(1, 3, 64, 32)).shape == (1, 1 + 8, 32)
     assert "pos_embed" not in model.state_dict()
+    # Another grid gets the formula's table for that grid (recomputed, not interpolated).
+    torch.testing.assert_close(model.pos_embed_for((4, 2))[0, 1:], sincos_2d(4, 2, 32))
 
 
 def test_attention_maps_on_request():
