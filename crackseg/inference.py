@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from einops import rearrange, repeat
 from torch import Tensor, nn
 
+from crackseg.conventions import IMAGENET_MEAN, IMAGENET_STD
 from crackseg.imageops import tile, untile
 from crackseg.tensors import autocast, image_to_tensor, normalize
 
@@ -88,7 +89,8 @@ class Predictor:
 
         model = load_model(path, device=device)
         cfg = model.config
-        kw = dict(window=cfg.get("image_size", 416), mean=cfg.get("mean"), std=cfg.get("std"),
+        kw = dict(window=cfg.get("image_size", 416), mean=cfg.get("mean") or IMAGENET_MEAN,
+                  std=cfg.get("std") or IMAGENET_STD,
                   scale=cfg.get("predict_scale") or 1.0, device=device,
                   channels_last=cfg.get("channels_last", False))  # fmt: skip
         _check_config(kw, path)

@@ -180,7 +180,7 @@ def test_bad_paths_are_one_line_exit_2(tmp_path, capsys, checkpoint):
     [
         ({**CONFIG, "threshold": 3.0}, "stored threshold"),
         ({**CONFIG, "image_size": 0}, "image_size"),
-        ({**CONFIG, "mean": None}, "mean"),
+        ({**CONFIG, "mean": "imagenet"}, "mean"),
         ({**CONFIG, "std": [0.2, 0.0, 0.2]}, "std"),
     ],
 )
@@ -245,3 +245,16 @@ def test_the_same_bad_images_through_the_web_api_are_4xx_json_naming_the_file(
 
     response = asyncio.run(post())
     assert 400 <= response.status_code < 500 and bad.name in response.json()["error"]
+
+
+def test_a_checkpoint_without_normalisation_uses_imagenet_stats_as_explain_does(tmp_path, capsys):
+    model = crackseg.build_model("unet_small", base_channels=4, depth=2)
+    config = {"image_size": 64}
+    ckpt = save_checkpoint({**model_payload(model), "config": config}, tmp_path / "old.ckpt")
+    from crackseg.conventions import IMAGENET_MEAN, IMAGENET_STD
+    from crackseg.inference import Predictor
+
+    predictor = Predictor.from_checkpoint(ckpt)
+    assert (predictor.mean, predictor.std) == (IMAGENET_MEAN, IMAGENET_STD)
+    result = predict(capsys, ckpt, good_folder(tmp_path / "images"), "--out", tmp_path / "o")
+    assert result.code == 0, result.err
