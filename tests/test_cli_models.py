@@ -1,4 +1,4 @@
-"""`crackseg models` end to end through the real entry point."""
+"""`crackseg models` end to end through the real entry point, and the CLI's own flag checks."""
 
 import json
 
@@ -22,3 +22,18 @@ def test_unknown_command_is_a_one_line_error(capsys):
 def test_no_command_prints_the_commands_and_exits_2(capsys):
     assert main([]) == 2
     assert "train" in capsys.readouterr().out
+
+
+def test_models_bad_flags_are_one_line(capsys):
+    for argv, words in [
+        (["--image-size", "0"], ["--image-size 0", "multiple of 16"]),
+        (["--image-size", "31"], ["--image-size 31"]),
+        (["--filter", "nothing"], ["--filter 'nothing'", "no preset"]),
+    ]:
+        assert_user_error(run_cli(capsys, "models", "--no-time", *argv), *words)
+
+
+def test_data_inspect_bad_counts_are_one_line(synth_yaml, capsys):
+    for flag in ("--samples", "--workers"):
+        result = run_cli(capsys, "data", "inspect", synth_yaml, "--grid", "none", flag, "-1")
+        assert_user_error(result, f"{flag} -1", ">= 0")

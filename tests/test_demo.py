@@ -1,5 +1,7 @@
 """`crackseg demo` end to end on a tiny budget: every stage runs and the report is complete."""
 
+from cli_contract import assert_user_error, run_cli
+
 from crackseg.cli import main
 
 
@@ -15,3 +17,10 @@ def test_demo_writes_a_complete_report(tmp_path, capsys):
         assert (out / name).is_file(), name
     assert len(list((out / "predictions").glob("*_width.png"))) == 4
     assert "| synth_" in (out / "README.md").read_text()  # the measurement table
+
+
+def test_demo_checks_its_options_before_writing_anything(tmp_path, capsys):
+    out = tmp_path / "demo"
+    for argv, words in [(["--epochs", "0"], ["--epochs 0"]), (["--min-iou", "2"], ["--min-iou"])]:
+        assert_user_error(run_cli(capsys, "demo", "--out", out, *argv), *words)
+        assert not out.exists()

@@ -61,7 +61,11 @@ def run_inspect(args: argparse.Namespace) -> int:
     import json
 
     from crackseg.data.inspector import format_report, inspect_dataset
+    from crackseg.errors import CrackSegError
 
+    for flag, value in (("--samples", args.samples), ("--workers", args.workers)):
+        if value < 0:
+            raise CrackSegError(f"{flag} {value}: give a whole number >= 0")
     grid = args.grid
     if grid is None:
         name = Path(args.path).resolve()

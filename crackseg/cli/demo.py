@@ -28,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import dataclasses
     import shutil
     import time
     from importlib import resources
@@ -44,14 +45,17 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     out = Path(args.out)
-    if out.exists():
-        shutil.rmtree(out)
+    if not 0 <= args.min_iou <= 1:
+        raise CrackSegError(f"--min-iou {args.min_iou}: give a crack IoU in [0, 1]")
     recipe = resources.files("crackseg") / "configs" / "demo.yaml"
-    size = resolve_config(recipe).image_size
+    config = resolve_config(recipe, {"data": str(out / "data"), "out": str(out / "run"),
+                                     "device": args.device, "epochs": args.epochs})  # fmt: skip
+    if out.exists():  # only once every option is known to be good
+        shutil.rmtree(out)
+    size = config.image_size
     print(f"[1/4] synthesizing {args.images} crack images ({size}x{size}) in {out / 'data'}")
     data = synthesize(out / "data", args.images, seed=0, image_size=size)
-    config = resolve_config(recipe, {"data": str(data), "out": str(out / "run"),
-                                     "device": args.device, "epochs": args.epochs})  # fmt: skip
+    config = dataclasses.replace(config, data=str(data))
     print(f"[2/4] training {config.model} for {config.epochs} epochs (stops early after "
           f"{config.time_limit} min)")  # fmt: skip
     train(config)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+SIDE_STEP = 16  # plain ViT presets need a multiple of their patch size (16 or 8)
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -58,10 +60,20 @@ def format_rows(rows: list[dict], image_size: int) -> str:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from crackseg.errors import CrackSegError
     from crackseg.models import list_models
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if args.image_size < SIDE_STEP or args.image_size % SIDE_STEP:
+        raise CrackSegError(
+            f"--image-size {args.image_size}: give a multiple of {SIDE_STEP} (the largest patch "
+            f"size), at least {SIDE_STEP}, e.g. 416"
+        )
     names = [n for n in list_models() if args.filter in n]
+    if not names:
+        raise CrackSegError(
+            f"--filter {args.filter!r}: no preset name contains it; try unet or vit"
+        )
+    torch.set_num_threads(max(1, torch.get_num_threads()))
     rows = model_table(names, args.image_size, timed=not args.no_time)
     print(json.dumps(rows, indent=2) if args.json else format_rows(rows, args.image_size))
     return 0
