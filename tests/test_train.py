@@ -181,3 +181,12 @@ def test_progress_records_a_best_only_from_a_defined_higher_score():
     bests = [progress.record({"epoch": i + 1, "step": i, **r}) for i, r in enumerate(rows)]
     assert bests == [False, False, True, False, False, False, True]
     assert progress.best == 0.5 and progress.epoch == 7 and len(progress.history) == 7
+
+
+def test_a_config_built_in_python_is_validated_too(tmp_path):
+    from crackseg.config import TrainConfig
+    from crackseg.train import train
+
+    with pytest.raises(CrackSegError, match="option 'epochs': must be a whole number >= 1"):
+        train(TrainConfig(data="x", epochs=0, out=str(tmp_path / "r")))
+    assert not (tmp_path / "r").exists()

@@ -29,6 +29,7 @@ def show_progress(bar: tqdm, stats: dict) -> None:
 
 def train(config: TrainConfig, *, resume: bool = False) -> dict:
     """Train per `config`; returns the summary (also written to summary.json)."""
+    config.validate()  # resolve_config did for YAML and flags; a config built in Python too
     session = start_session(config, resume=resume)
     run = build_run(config, session)
     progress = restore(run, session.ckpt)
