@@ -27,6 +27,7 @@ BAD_FLAGS = [
     (["--lr", "inf"], ["--lr inf", "finite"]),
     (["--workers", "-1"], ["--workers -1"]),
     (["--accum-steps", "0"], ["--accum-steps 0"]),
+    (["--accum-steps", "100"], ["--accum-steps 100", "only 8 batches"]),
     (["--epochs", "0"], ["--epochs 0", ">= 1"]),
     (["--epochs", "-1"], ["--epochs -1"]),
     (["--ema-decay", "2"], ["--ema-decay 2", "[0, 1)"]),

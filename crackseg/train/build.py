@@ -142,6 +142,11 @@ def build_run(config: TrainConfig, session: Session) -> Run:
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     steps_per_epoch = len(data.loader) // config.accum_steps
+    if steps_per_epoch == 0:  # the weights would never change
+        raise CrackSegError(
+            f"--accum-steps {config.accum_steps}: an epoch has only {len(data.loader)} batches "
+            f"of {config.batch_size}; lower --accum-steps or --batch-size"
+        )
     if config.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
     lr_for_step = partial(lr_at, base_lr=config.lr, total_steps=steps_per_epoch * config.epochs,
