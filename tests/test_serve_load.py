@@ -63,7 +63,7 @@ def test_a_full_server_answers_503_with_retry_after_and_health_says_how_busy():
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             first = asyncio.create_task(client.post("/api/predict", files=upload))
             second = asyncio.create_task(client.post("/api/predict", files=upload))
-            for _ in range(500):  # until one is analysed and the other waits for the slot
+            for _ in range(3000):  # until one is analysed and the other waits for the slot
                 load = (await client.get("/api/health")).json()["load"]
                 if (load["in_flight"], load["queued"]) == (1, 1):
                     break
