@@ -179,7 +179,9 @@ def test_truncated_image_read_in_a_worker_is_one_line(synth_yaml, tmp_path):
     victim = sorted((data / "images" / "train").glob("*.jpg"))[-1]
     victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
     out = tmp_path / "run"
-    argv = ["train", "--data", data / "data.yaml", "--out", out, *TINY, "--workers", "1"]
+    # batch 1: no batch is dropped, so every training image is read in the worker
+    argv = ["train", "--data", data / "data.yaml", "--out", out, *TINY, "--workers", "1",
+            "--batch-size", "1"]  # fmt: skip
     result = run_cli_process(*argv)
     assert_user_error(result, victim.name, "truncated")
     assert written_results(out) == []
