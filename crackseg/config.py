@@ -68,6 +68,11 @@ class TrainConfig:
     mean: tuple[float, float, float] = option(IMAGENET_MEAN, "per-channel normalisation mean")
     std: tuple[float, float, float] = option(IMAGENET_STD, "per-channel normalisation std")
     time_limit: float | None = option(None, "stop after the epoch that passes this many minutes")
+    budget_schedule: bool = option(
+        False,
+        "with --time-limit: the LR decays over the time budget and training stops "
+        "mid-epoch when it is spent, then validates (equal-budget model comparisons)",
+    )
     max_steps_per_epoch: int | None = option(None, "cap the optimizer steps per epoch")
     eval_every: int = option(1, "validate every this many epochs (and after the last)")
     num_samples: int = option(4, "sample overlays written per epoch")
@@ -133,6 +138,8 @@ def _problems(c: TrainConfig) -> typing.Iterator[tuple[str, str]]:
     for key, (ok, what) in ranges.items():
         if not ok:
             yield key, f"must be {what}"
+    if c.budget_schedule and c.time_limit is None:
+        yield "budget_schedule", "needs --time-limit MINUTES (the budget it spreads the LR over)"
     choices = {"schedule": SCHEDULES, "amp": AMP_MODES, "resize": RESIZE_MODES,
                "augment": AUGMENT_LEVELS, "model": list_models()}  # fmt: skip
     for key, allowed in choices.items():

@@ -7,7 +7,7 @@ import crackseg
 from crackseg.config import FIELDS, TrainConfig, coerce, resolve_config, value_type
 from crackseg.engine.checkpoint import load_model, read_checkpoint, save_checkpoint
 from crackseg.engine.ema import ModelEMA
-from crackseg.engine.schedule import lr_at
+from crackseg.engine.schedule import TimeBudget, lr_at
 from crackseg.errors import CrackSegError
 from crackseg.inference import Predictor
 
@@ -137,3 +137,18 @@ def test_every_config_option_is_a_train_flag():
     )
     assert (args.eval_every, args.mean, args.channels_last) == (2, [0.5, 0.5, 0.5], False)
     assert args.epochs is None  # not given: the YAML value or the default stands
+
+
+def test_time_budget_warms_up_by_step_then_decays_with_the_clock():
+    now = [100.0]
+    budget = TimeBudget(60.0, base_lr=1.0, warmup_steps=4, schedule="cosine", min_lr_ratio=0.0,
+                        clock=lambda: now[0])  # fmt: skip
+    assert budget(0) == pytest.approx(0.25) and budget(3) == pytest.approx(1.0)
+    assert budget(10) == pytest.approx(1.0) and not budget.spent()  # no time has passed
+    now[0] += 30.0
+    assert budget(10) == pytest.approx(0.5) and budget.fraction() == pytest.approx(0.5)
+    now[0] += 30.0
+    assert budget(10) == pytest.approx(0.0) and budget.spent()
+    resumed = TimeBudget(60.0, base_lr=1.0, warmup_steps=0, schedule="cosine", min_lr_ratio=0.0,
+                         elapsed=45.0, clock=lambda: now[0])  # fmt: skip
+    assert resumed.fraction() == pytest.approx(0.75)

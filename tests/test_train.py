@@ -190,3 +190,17 @@ def test_a_config_built_in_python_is_validated_too(tmp_path):
     with pytest.raises(CrackSegError, match="option 'epochs': must be a whole number >= 1"):
         train(TrainConfig(data="x", epochs=0, out=str(tmp_path / "r")))
     assert not (tmp_path / "r").exists()
+
+
+def test_budget_schedule_stops_mid_epoch_and_still_validates(synth_yaml, tmp_path, capsys):
+    out = tmp_path / "budget"
+    args = ["train", "--data", str(synth_yaml), "--epochs", "50", "--out", str(out), *TINY,
+            "--batch-size", "2", "--time-limit", "0.001", "--budget-schedule"]  # fmt: skip
+    assert main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epochs"] == 1  # 0.06 s: spent within the first epoch of 8 batches
+    last = summary["last"]
+    assert last["step"] < 8 and last["crack_iou"] is not None and last["elapsed_seconds"] > 0.06
+    assert "time budget of 0.001 min spent in epoch 1" in capsys.readouterr().out
+    assert main(["train", "--data", str(synth_yaml), "--out", str(tmp_path / "x"), *TINY,
+                 "--budget-schedule"]) == 2  # fmt: skip

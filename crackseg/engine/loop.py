@@ -36,7 +36,8 @@ class Inputs:
 @dataclass(frozen=True)
 class Optimisation:
     """What each optimizer step uses: optimizer, LR schedule, loss, fp16 scaler, gradient
-    accumulation and clipping, the EMA to update, and an optional cap on steps per epoch."""
+    accumulation and clipping, the EMA to update, an optional cap on steps per epoch, and an
+    optional stop condition checked between optimizer steps."""
 
     optimizer: torch.optim.Optimizer
     loss_fn: nn.Module
@@ -46,6 +47,7 @@ class Optimisation:
     grad_clip: float | None = None
     ema: ModelEMA | None = None
     max_steps: int | None = None
+    stop_when: Callable[[], bool] | None = None  # e.g. a spent time budget: stop mid-epoch
 
 
 def train_one_epoch(
@@ -68,6 +70,8 @@ def train_one_epoch(
     optimizer.zero_grad(set_to_none=True)
     for i, batch in enumerate(loader):
         if optim.max_steps is not None and i >= optim.max_steps * accum:
+            break
+        if optim.stop_when and i % accum == 0 and optim.stop_when():
             break
         batch = batch_to_float(batch, inputs.device)  # uint8 batches travel light from workers
         images = normalize(batch["image"], inputs.mean, inputs.std)  # (B, 3, H, W)

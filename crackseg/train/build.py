@@ -18,7 +18,7 @@ from crackseg.engine import distributed as dist
 from crackseg.engine.checkpoint import read_checkpoint
 from crackseg.engine.ema import ModelEMA
 from crackseg.engine.loop import Inputs, Optimisation
-from crackseg.engine.schedule import lr_at
+from crackseg.engine.schedule import TimeBudget, lr_at
 from crackseg.engine.setup import (
     create_model,
     eval_loader,
@@ -68,6 +68,7 @@ class Run:
     inputs: Inputs
     steps_per_epoch: int
     predictor: Predictor  # evaluates the EMA weights when there are some
+    budget: TimeBudget | None = None  # --budget-schedule: LR and stop follow the clock
 
     @property
     def eval_model(self) -> nn.Module:
@@ -149,9 +150,11 @@ def build_run(config: TrainConfig, session: Session) -> Run:
         )
     if config.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
-    lr_for_step = partial(lr_at, base_lr=config.lr, total_steps=steps_per_epoch * config.epochs,
-                          warmup_steps=int(config.warmup_epochs * steps_per_epoch),
-                          schedule=config.schedule, min_lr_ratio=config.min_lr_ratio)  # fmt: skip
+    warmup_steps = int(config.warmup_epochs * steps_per_epoch)
+    budget = time_budget(config, session, warmup_steps)
+    lr_for_step = budget or partial(lr_at, base_lr=config.lr, warmup_steps=warmup_steps,
+                                    total_steps=steps_per_epoch * config.epochs,
+                                    schedule=config.schedule, min_lr_ratio=config.min_lr_ratio)  # fmt: skip
     fp16 = session.amp_dtype == torch.float16
     optim = Optimisation(
         optimizer=torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr),
@@ -162,10 +165,22 @@ def build_run(config: TrainConfig, session: Session) -> Run:
         grad_clip=config.grad_clip,
         ema=ModelEMA(model, decay=config.ema_decay) if config.ema else None,
         max_steps=config.max_steps_per_epoch,
+        stop_when=budget.spent if budget else None,
     )
     inputs = Inputs(device, config.mean, config.std, session.amp_dtype, config.channels_last)
     evaluated = optim.ema.module if optim.ema else model
     predictor = Predictor(evaluated, window=config.image_size, mean=config.mean, std=config.std,
                           device=device, scale=data.scale, amp_dtype=session.amp_dtype,
                           channels_last=config.channels_last)  # fmt: skip
-    return Run(config, session, data, model, optim, inputs, steps_per_epoch, predictor)
+    return Run(config, session, data, model, optim, inputs, steps_per_epoch, predictor, budget)
+
+
+def time_budget(config: TrainConfig, session: Session, warmup_steps: int) -> TimeBudget | None:
+    """With --budget-schedule, the wall-clock budget (minus what a resumed run already spent)."""
+    if not config.budget_schedule:
+        return None
+    history = session.ckpt["history"] if session.ckpt else []
+    elapsed = history[-1].get("elapsed_seconds", 0.0) if history else 0.0
+    return TimeBudget(60 * config.time_limit, base_lr=config.lr, warmup_steps=warmup_steps,
+                      schedule=config.schedule, min_lr_ratio=config.min_lr_ratio,
+                      elapsed=elapsed)  # fmt: skip

@@ -46,6 +46,10 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict:
             save_epoch(run, progress, row, is_best=is_best)
             log.epoch(row, progress.history, run.predictor, run.data.val_set, config.num_samples)
         dist.barrier()
+        if run.budget and run.budget.spent():
+            log.note(f"time budget of {config.time_limit} min spent in epoch {epoch + 1} "
+                     f"(step {progress.step})")  # fmt: skip
+            break
         if config.time_limit and time.perf_counter() - started > 60 * config.time_limit:
             log.note(f"time limit of {config.time_limit} min reached after epoch {epoch + 1}")
             break
@@ -73,7 +77,10 @@ def run_epoch(run: Run, epoch: int, step: int) -> dict:
     row = {"epoch": epoch + 1, "step": step, "lr": run.optim.lr_for_step(max(step - 1, 0)),
            "train_loss": stats["loss"], "images_per_s": stats["images_per_s"],
            "epoch_seconds": stats["seconds"]}  # fmt: skip
-    if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
+    if run.budget:
+        row["elapsed_seconds"] = run.budget.elapsed()
+    spent = run.budget is not None and run.budget.spent()
+    if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs or spent:
         row.update(validate(run))
     return row
 
