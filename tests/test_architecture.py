@@ -24,6 +24,7 @@ FORBIDDEN = {
     "crackseg.inference": ("crackseg.engine.loop", "crackseg.train", "crackseg.cli"),
     "crackseg.explain": ("crackseg.engine.loop", "crackseg.train", "crackseg.cli"),
     "crackseg.data": ("crackseg.engine", "crackseg.train", "crackseg.cli", "crackseg.models"),
+    "crackseg.engine": ("crackseg.train", "crackseg.config", "crackseg.cli"),
     "crackseg.metrics": ("crackseg.engine", "crackseg.train", "crackseg.cli", "crackseg.data"),
 }
 

@@ -7,6 +7,7 @@ so that `crackseg --help` stays fast.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
 
@@ -21,7 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="crackseg",
         description="Find cracks in photos of concrete, asphalt and masonry, pixel by pixel.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # no prefix matching of flags: `--epoch 3` is an error, not a silent `--epochs 3`
+    strict = functools.partial(argparse.ArgumentParser, allow_abbrev=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=strict)
     for name in COMMANDS:
         importlib.import_module(f"crackseg.cli.{name}").register(sub)
     return parser

@@ -40,7 +40,11 @@ def _open(path: Path, what: str) -> Image.Image:
         return im
     except FileNotFoundError:
         raise CrackSegError(f"{path}: {what} not found. Check the path.") from None
-    except (PermissionError, IsADirectoryError) as err:
+    except IsADirectoryError:
+        raise CrackSegError(
+            f"{path}: is a folder, not a file ({what} expected). Rename it or move it out of the inputs."
+        ) from None
+    except PermissionError as err:
         raise CrackSegError(
             f"{path}: cannot read {what} ({err.strerror}). Fix its permissions."
         ) from None

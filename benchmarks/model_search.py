@@ -1,0 +1,179 @@
+"""Model search at equal wall-clock budgets: train a candidate, evaluate its final weights, record.
+
+    python benchmarks/model_search.py run NAME --config configs/search/NAME.yaml --minutes 25 \
+        [--threads 1 --cpu 0] [--resume]
+    python benchmarks/model_search.py table       # benchmarks/results/model_search.md from the JSONs
+
+`run` trains with `--time-limit M --budget-schedule` (the LR decays over the budget, training stops
+when it is spent), then evaluates the FINAL weights (last.ckpt: no checkpoint picked on val) on
+crack-seg val at native 416 and on two sets it never trains on: masonry walls (240 patches) and
+pavement val (CRACK500, GAPs384, ShadowCrack, AigleRN crops). Threads are fixed per run
+(OMP_NUM_THREADS, and `taskset` when --cpu is given), so two runs side by side each own a core.
+Every run's command, config and summary go to benchmarks/results/model_search/NAME-Mm.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+CRACK_SEG = DATA / "crack-seg" / "crack-seg.yaml"
+EVALS = {  # name: (dataset, split)
+    "val": (CRACK_SEG, "val"),
+    "masonry": (DATA / "masonry", "train"),  # no splits: all 240 patches, never trained on
+    "pavement": (DATA / "pavement", "val"),
+}
+RESULTS = ROOT / "benchmarks" / "results" / "model_search"
+TABLE = ROOT / "benchmarks" / "results" / "model_search.md"
+
+
+def crackseg_cmd(args: list[str], threads: int, cpu: int | None) -> list[str]:
+    prefix = ["taskset", "-c", str(cpu)] if cpu is not None and shutil.which("taskset") else []
+    return [*prefix, sys.executable, "-m", "crackseg", *args]
+
+
+def thread_env(threads: int) -> dict:
+    return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+
+
+def evaluate(ckpt: Path, name: str, threads: int, cpu: int | None) -> dict:
+    data, split = EVALS[name]
+    out = ckpt.parent / f"eval_{name}"
+    cmd = crackseg_cmd(["evaluate", "--checkpoint", str(ckpt), "--data", str(data), "--split",
+                        split, "--json", "--out", str(out), "--workers", "0"], threads, cpu)  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=thread_env(threads))
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"}
+    metrics = json.loads(proc.stdout)["metrics"]
+    keys = ("crack_iou", "crack_f1", "precision", "recall", "tol_f1", "ods_f1", "ods_threshold")
+    return {k: metrics.get(k) for k in keys} | {"images": metrics.get("images")}
+
+
+def inference_ms(ckpt: Path, threads: int) -> float:
+    """Median ms per 416x416 image, batch 1, as `crackseg predict` runs it (bf16 where it wins)."""
+    import torch
+
+    from crackseg.engine.checkpoint import load_model
+    from crackseg.engine.setup import resolve_amp
+    from crackseg.tensors import autocast
+
+    torch.set_num_threads(threads)
+    model = load_model(ckpt).eval()
+    amp = resolve_amp("auto", torch.device("cpu"))
+    x = torch.randn(1, 3, 416, 416)
+    times = []
+    with torch.inference_mode(), autocast(torch.device("cpu"), amp):
+        for i in range(12):
+            start = time.perf_counter()
+            model(x)
+            if i >= 2:
+                times.append(1000 * (time.perf_counter() - start))
+    return statistics.median(times)
+
+
+def run(args: argparse.Namespace) -> None:
+    tag = f"{args.name}-{args.minutes:g}m"
+    out = ROOT / "runs" / "search" / tag
+    train = ["train", "--config", str(args.config), "--data", str(CRACK_SEG), "--out", str(out),
+             "--time-limit", str(args.minutes), "--budget-schedule", "--epochs", "1000"]  # fmt: skip
+    if args.resume:
+        train.append("--resume")
+    cmd = crackseg_cmd(train, args.threads, args.cpu)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with open(out.parent / f"{tag}.log", "a") as log:
+        code = subprocess.run(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=thread_env(args.threads)
+        ).returncode
+    wall = time.perf_counter() - started
+    if code != 0:
+        sys.exit(f"training {tag} failed (exit {code}); see {out.parent / f'{tag}.log'}")
+    ckpt = out / "last.ckpt"
+    summary = json.loads((out / "summary.json").read_text())
+    history = summary_history(ckpt)
+    record = {
+        "name": args.name,
+        "budget_minutes": args.minutes,
+        "threads": args.threads,
+        "cpu": args.cpu,
+        "command": " ".join(cmd),
+        "config_file": str(args.config),
+        "config": Path(args.config).read_text(),
+        "wall_seconds": wall,
+        "epochs": summary["epochs"],
+        "steps": history[-1]["step"],
+        "train_images_per_s": statistics.mean(r["images_per_s"] for r in history),
+        "train_images": sum(r["images_per_s"] * r["epoch_seconds"] for r in history),
+        "inference_ms_416": inference_ms(ckpt, args.threads),
+        "eval": {name: evaluate(ckpt, name, args.threads, args.cpu) for name in EVALS},
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{tag}.json").write_text(json.dumps(record, indent=2))
+    print(json.dumps(record["eval"], indent=2))
+    write_table()
+
+
+def summary_history(ckpt: Path) -> list[dict]:
+    import torch
+
+    return torch.load(ckpt, map_location="cpu", weights_only=True)["history"]
+
+
+def fmt(value, digits: int = 3) -> str:
+    return "undefined" if value is None else f"{value:.{digits}f}"
+
+
+def write_table() -> None:
+    rows = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
+    rows.sort(key=lambda r: (r["budget_minutes"], -(r["eval"]["val"].get("crack_iou") or 0)))
+    lines = [
+        "| candidate | budget | threads | epochs (steps) | train img/s | infer ms (416, b1) "
+        "| val IoU | val F1 | val tol-F1 (2 px) | val ODS F1 | masonry IoU / F1 | pavement IoU / F1 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        v, m, p = r["eval"]["val"], r["eval"]["masonry"], r["eval"]["pavement"]
+        lines.append(
+            f"| {r['name']} | {r['budget_minutes']:g} min | {r['threads']} "
+            f"| {r['epochs']} ({r['steps']}) | {r['train_images_per_s']:.1f} "
+            f"| {r['inference_ms_416']:.0f} | {fmt(v.get('crack_iou'))} | {fmt(v.get('crack_f1'))} "
+            f"| {fmt(v.get('tol_f1'))} | {fmt(v.get('ods_f1'))} "
+            f"| {fmt(m.get('crack_iou'))} / {fmt(m.get('crack_f1'))} "
+            f"| {fmt(p.get('crack_iou'))} / {fmt(p.get('crack_f1'))} |"
+        )
+    header = (
+        TABLE.read_text().split("<!-- table -->")[0] if TABLE.exists() else "# Model search\n\n"
+    )
+    TABLE.write_text(header + "<!-- table -->\n" + "\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("name")
+    r.add_argument("--config", required=True, type=Path)
+    r.add_argument("--minutes", type=float, required=True)
+    r.add_argument("--threads", type=int, default=2)
+    r.add_argument("--cpu", type=int, help="pin to this core (taskset)")
+    r.add_argument("--resume", action="store_true")
+    sub.add_parser("table")
+    args = parser.parse_args()
+    run(args) if args.cmd == "run" else write_table()
+
+
+if __name__ == "__main__":
+    main()
