@@ -41,14 +41,14 @@ def test_ce_equals_torch_cross_entropy(weights):
 def test_all_ignored_batch_gives_zero_not_nan():
     logits = torch.randn(1, 2, 3, 3, requires_grad=True)
     targets = torch.full((1, 3, 3), 255)
-    loss = build_loss({"ce": 1, "dice": 1, "focal": 1, "tversky": 1})
+    loss = build_loss({"ce": 1, "dice": 1, "focal": 1, "tversky": 1, "cldice": 1})
     value = loss(logits, targets)
     value.backward()
     assert value.item() == 0.0
     assert torch.equal(logits.grad, torch.zeros_like(logits))
 
 
-@pytest.mark.parametrize("name", ["ce", "dice", "focal", "tversky"])
+@pytest.mark.parametrize("name", ["ce", "dice", "focal", "tversky", "cldice"])
 def test_ignored_pixels_have_no_effect(name):
     logits, targets = _batch(seed=1)
     loss = build_loss(name)
@@ -161,7 +161,7 @@ def test_dict_spec_with_options():
 @pytest.mark.parametrize(
     ("spec", "fragment"),
     [
-        ("ce+lovasz", "valid names are ['ce', 'dice', 'focal', 'tversky']"),
+        ("ce+lovasz", "valid names are ['ce', 'cldice', 'dice', 'focal', 'tversky']"),
         ({"bce": 1.0}, "unknown loss 'bce'"),
         ("ce+", "cannot read term"),
         ("ce+ce", "appears twice"),
@@ -204,7 +204,7 @@ def test_shape_errors_say_how_to_fix():
 
 def test_half_precision_logits_are_upcast():
     logits, targets = _batch(seed=8)
-    loss = build_loss("ce+dice+focal+tversky")
+    loss = build_loss("ce+dice+focal+tversky+cldice")
     full = loss(logits, targets)
     half = loss(logits.half(), targets)
     assert half.dtype == torch.float32

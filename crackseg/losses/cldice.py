@@ -1,0 +1,95 @@
+"""clDice (Shit et al. 2021): a topology-aware loss from soft skeletons of prediction and label.
+
+Dice counts pixels, so a crack broken in two costs less than one painted a pixel too wide. clDice
+compares skeletons with the other side's mask instead:
+    Tprec = |S_P * V_L| / |S_P|   (how much of the predicted centre line lies on the label)
+    Tsens = |S_L * V_P| / |S_L|   (how much of the label's centre line the prediction covers)
+    clDice = 2 Tprec Tsens / (Tprec + Tsens),   loss = 1 - clDice
+A gap cuts the label's skeleton out of V_P (Tsens drops); a slightly wide mask still covers it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from crackseg.conventions import IGNORE_INDEX
+from crackseg.losses.terms import _check_inputs, _upcast
+
+# crack-seg train masks at 416 px (skeleton points, distance to the background, 266 images):
+# median 3.2 px, 90th percentile 7, 99th 12. One iteration peels about one pixel off each side,
+# so 10 iterations reach the centre line of ~97 % of the crack length; wider parts are simply not
+# skeletonised (no wrong signal), and each iteration costs time.
+DEFAULT_ITERATIONS = 10
+
+
+def soft_erode(x: Tensor) -> Tensor:
+    """Grey-level erosion with a 3x3 cross (min over the 4-neighbourhood); borders do not erode."""
+    vertical = -F.max_pool2d(-x, kernel_size=(3, 1), stride=1, padding=(1, 0))
+    horizontal = -F.max_pool2d(-x, kernel_size=(1, 3), stride=1, padding=(0, 1))
+    return torch.minimum(vertical, horizontal)
+
+
+def soft_dilate(x: Tensor) -> Tensor:
+    """Grey-level dilation with a 3x3 square (max over the 8-neighbourhood)."""
+    return F.max_pool2d(x, kernel_size=3, stride=1, padding=1)
+
+
+def soft_skeleton(x: Tensor, iterations: int = DEFAULT_ITERATIONS) -> Tensor:
+    """Soft skeleton of maps in [0, 1]: what each erosion step removes that an opening cannot
+    restore, accumulated without double counting (the paper's Algorithm 1). Differentiable.
+
+    Shapes: x (B, C, H, W) -> (B, C, H, W).
+    """
+    if x.ndim != 4:
+        raise ValueError(f"expected (B, C, H, W) maps, got shape {tuple(x.shape)}")
+    skeleton = F.relu(x - soft_dilate(soft_erode(x)))
+    for _ in range(iterations):
+        x = soft_erode(x)
+        delta = F.relu(x - soft_dilate(soft_erode(x)))
+        skeleton = skeleton + F.relu(delta - skeleton * delta)
+    return skeleton
+
+
+class ClDiceLoss(nn.Module):
+    """1 - clDice on the crack probability (1 - p_background, so every non-background class).
+
+    Sums run over the whole batch, like Dice, and `smooth` (s) enters each ratio as
+    (sum + s) / (sum + s): a batch with no crack and none predicted gives 0, never NaN; an
+    image without crack still penalises predicted crack through Tprec. Ignored pixels are
+    background in both the probability and the label, so their logits change nothing.
+    """
+
+    def __init__(
+        self,
+        *,
+        iterations: int = DEFAULT_ITERATIONS,
+        smooth: float = 1.0,
+        ignore_index: int = IGNORE_INDEX,
+    ):
+        super().__init__()
+        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
+            raise ValueError(f"iterations must be a whole number >= 0, got {iterations!r}")
+        if not smooth > 0:  # with 0, a batch without crack would give 0/0
+            raise ValueError(f"smooth must be > 0, got {smooth}")
+        self.iterations, self.smooth = iterations, float(smooth)
+        self.ignore_index = ignore_index
+
+    def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
+        """Shapes: logits (B, K, H, W), targets (B, H, W) long -> scalar."""
+        _check_inputs(logits, targets)
+        valid = (targets != self.ignore_index).unsqueeze(1)  # (B, 1, H, W)
+        background = F.softmax(_upcast(logits), dim=1)[:, :1]  # (B, 1, H, W)
+        probs = (1 - background) * valid  # crack probability, 0 on ignored pixels
+        labels = ((targets.unsqueeze(1) > 0) & valid).to(probs.dtype)  # (B, 1, H, W)
+        pred_skeleton = soft_skeleton(probs, self.iterations)
+        with torch.no_grad():
+            label_skeleton = soft_skeleton(labels, self.iterations)
+        s = self.smooth
+        t_prec = ((pred_skeleton * labels).sum() + s) / (pred_skeleton.sum() + s)
+        t_sens = ((label_skeleton * probs).sum() + s) / (label_skeleton.sum() + s)
+        return 1 - 2 * t_prec * t_sens / (t_prec + t_sens).clamp_min(1e-12)
+
+    def extra_repr(self) -> str:
+        return f"iterations={self.iterations}, smooth={self.smooth:g}"
