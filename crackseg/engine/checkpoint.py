@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from crackseg import weights as bundles
 from crackseg.errors import CrackSegError
 from crackseg.models import build_model
 
@@ -113,23 +114,8 @@ def _misfit(model: nn.Module, weights: dict[str, Tensor]) -> str | None:
     return ", ".join(parts) or None
 
 
-def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild the model stored in a checkpoint (no model flags needed), in eval mode.
-
-    The checkpoint's config (normalisation, image size, threshold) is attached as `model.config`.
-    A file with the wrong structure (no model spec or config, another model's weights, renamed
-    keys, wrong shapes, non-finite values) is a CrackSegError naming the file and the problem.
-    """
-    path = Path(path)
-    ckpt = read_checkpoint(path)
-    name, overrides = _model_spec(ckpt, path)
-    config = ckpt.get("config")
-    if not isinstance(config, dict):
-        raise CrackSegError(
-            f"{path}: damaged checkpoint: no 'config' entry (normalisation, image size); "
-            "use a checkpoint written by crackseg train"
-        )
-    weights = _weights(ckpt, path)
+def _build(name: str, overrides: dict, weights: dict[str, Tensor], path: Path) -> nn.Module:
+    """The preset with `weights` loaded, refusing weights that do not fit (named counts)."""
     try:
         model = build_model(name, **overrides)
     except CrackSegError as err:
@@ -141,7 +127,72 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> nn.Mo
             "model's weights or was edited"
         )
     model.load_state_dict(weights)
+    return model
+
+
+def _load_checkpoint(path: Path) -> nn.Module:
+    ckpt = read_checkpoint(path)
+    name, overrides = _model_spec(ckpt, path)
+    config = ckpt.get("config")
+    if not isinstance(config, dict):
+        raise CrackSegError(
+            f"{path}: damaged checkpoint: no 'config' entry (normalisation, image size); "
+            "use a checkpoint written by crackseg train"
+        )
+    model = _build(name, overrides, _weights(ckpt, path), path)
     model.config = config
+    return model
+
+
+def _load_bundle(path: Path) -> nn.Module:
+    """A bundled model (NAME.safetensors + NAME.json): fp16/bf16 weights upcast to float32."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    meta = bundles.read_metadata(path)
+    if not path.is_file():
+        raise CrackSegError(f"{path}: bundled weights not found")
+    try:
+        tensors = load_file(path, device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CrackSegError(
+            f"{path}: not readable safetensors ({err}): truncated or corrupt; reinstall crackseg "
+            "or rewrite the bundle with crackseg models bundle"
+        ) from err
+    weights = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+    name, overrides = _model_spec(meta, path)
+    model = _build(name, overrides, _weights({"state_dict": weights}, path), path)
+    model.config = {**meta["config"], "threshold": meta.get("threshold"), "bundle": path.stem}
+    return model
+
+
+def resolve_model_ref(ref: str | Path | None) -> Path:
+    """A checkpoint/bundle path, a bundled model's name, or None (the default bundled model)."""
+    if ref is None:
+        return bundles.default_model().file
+    path = Path(ref)
+    if not path.exists() and isinstance(ref, str) and not path.suffix and "/" not in ref:
+        found = bundles.find_bundled(ref)
+        if found is None:
+            names = ", ".join(m.name for m in bundles.bundled_models()) or "none installed"
+            raise CrackSegError(
+                f"{ref}: neither a checkpoint file nor a bundled model (bundled: {names})"
+            )
+        return found.file
+    return path
+
+
+def load_model(path: str | Path | None = None, *, device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild a model in eval mode (float32, no model flags needed) from a checkpoint path, a
+    bundled model's `.safetensors` path or name, or, with no argument, the default bundled model.
+
+    The config (normalisation, image size, threshold) is attached as `model.config`. A file with
+    the wrong structure (no model spec or config, another model's weights, renamed keys, wrong
+    shapes, non-finite values) is a CrackSegError naming the file and the problem.
+    """
+    path = resolve_model_ref(path)
+    is_bundle = path.suffix == bundles.WEIGHTS_SUFFIX
+    model = _load_bundle(path) if is_bundle else _load_checkpoint(path)
     return model.to(device).eval()
 
 
