@@ -22,7 +22,7 @@ def _shapes_pair(size=96):
     return image, mask
 
 
-@pytest.mark.parametrize("level", ["light", "default", "strong"])
+@pytest.mark.parametrize("level", ["light", "photo", "default", "strong"])
 def test_augmentations_keep_image_and_mask_aligned_and_binary(level):
     aug = build_augment(level)
     image, mask = _shapes_pair()
@@ -56,6 +56,62 @@ def test_d4_is_exactly_aligned():
         seed_augment(aug, seed)
         out = aug(image=image, mask=mask)
         assert np.array_equal(out["image"][:, :, 0], out["mask"] * 100)
+
+
+def _d4_variants(array):
+    """The 8 flips/turns of an (H, W, ...) array, as bytes, in a fixed order."""
+    turns = [np.rot90(array, k) for k in range(4)]
+    return [np.ascontiguousarray(a).tobytes() for t in turns for a in (t, t[:, ::-1])]
+
+
+def _noise_pair(seed=0, size=48):
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    mask = (rng.random((size, size)) < 0.1).astype(np.uint8)
+    mask[:4, :4] = 255
+    return image, mask
+
+
+def test_photo_changes_only_the_image_about_half_the_time():
+    """The photometric steps never touch the mask; about half the images get some change."""
+    aug = build_augment("photo")
+    image, mask = _noise_pair()
+    image_d4, mask_d4 = _d4_variants(image), _d4_variants(mask)
+    changed = 0
+    for seed in range(200):
+        seed_augment(aug, seed)
+        out = aug(image=image, mask=mask)
+        turn = mask_d4.index(out["mask"].tobytes())  # the mask is exactly a flip/turn of itself
+        changed += out["image"].tobytes() != image_d4[turn]  # a photometric change on top
+    assert 0.3 < changed / 200 < 0.65
+
+
+def test_photo_draws_geometry_and_photometry_independently():
+    """Every (flip/turn, photometric change or not) pair shows up: no shared coin flips."""
+    aug = build_augment("photo")
+    image, mask = _noise_pair(seed=1)
+    image_d4, mask_d4 = _d4_variants(image), _d4_variants(mask)
+    outcomes = set()
+    for seed in range(200):
+        seed_augment(aug, seed)
+        out = aug(image=image, mask=mask)
+        turn = mask_d4.index(out["mask"].tobytes())
+        outcomes.add((turn, out["image"].tobytes() != image_d4[turn]))
+    assert len(outcomes) == 16
+
+
+def test_photo_is_deterministic_for_a_seed():
+    image, mask = _noise_pair(seed=2)
+    runs = []
+    for _ in range(2):
+        aug = build_augment("photo")  # a fresh pipeline each time: nothing carried over
+        outs = []
+        for seed in (3, 4, 5, 3):
+            seed_augment(aug, seed)
+            outs.append(aug(image=image, mask=mask)["image"].tobytes())
+        runs.append(outs)
+    assert runs[0] == runs[1] and runs[0][0] == runs[0][3]
+    assert len(set(runs[0])) == 3
 
 
 def test_resize_pair_uses_nearest_for_masks():

@@ -16,7 +16,7 @@ from crackseg.conventions import IGNORE_INDEX, LETTERBOX_FILL
 from crackseg.errors import CrackSegError
 
 RESIZE_MODES = ("stretch", "letterbox", "native")
-AUGMENT_LEVELS = ("none", "light", "default", "strong")
+AUGMENT_LEVELS = ("none", "light", "photo", "default", "strong")
 
 
 def letterbox_geometry(h: int, w: int, size: int) -> tuple[float, int, int, int, int]:
@@ -86,8 +86,46 @@ def _degrade(p: float, strength: float) -> A.OneOf:
     )
 
 
+def _photometric(p: float = 0.5) -> A.Sequential:
+    """Another camera, image only (the mask is never touched): with probability p, a few of
+    exposure, gamma, colour cast, blur, sensor noise, JPEG and resampling, each drawn on its own.
+
+    Mild on purpose: cracks are 1-5 px wide, so blur, downscaling and noise stay at strengths
+    where a thin crack is still visible, and hue barely moves (concrete is grey).
+    """
+    return A.Sequential(
+        [
+            A.RandomBrightnessContrast(brightness_limit=0.25, contrast_limit=0.25, p=0.6),
+            A.RandomGamma(gamma_limit=(75, 135), p=0.3),
+            A.HueSaturationValue(hue_shift_limit=5, sat_shift_limit=15, val_shift_limit=0, p=0.3),
+            A.OneOf(
+                [
+                    A.GaussianBlur(blur_limit=(3, 5), sigma_limit=(0.3, 1.0)),
+                    A.MotionBlur(blur_limit=(3, 5), allow_shifted=False),
+                ],
+                p=0.25,
+            ),
+            A.OneOf(
+                [
+                    A.GaussNoise(std_range=(0.01, 0.05), noise_scale_factor=0.5),
+                    A.ISONoise(color_shift=(0.01, 0.04), intensity=(0.1, 0.4)),
+                ],
+                p=0.3,
+            ),
+            A.ImageCompression(quality_range=(30, 95), p=0.3),
+            A.Downscale(
+                scale_range=(0.6, 0.9),
+                interpolation_pair={"downscale": cv2.INTER_AREA, "upscale": cv2.INTER_LINEAR},
+                p=0.1,
+            ),
+        ],
+        p=p,
+    )
+
+
 def build_augment(level: str | bool | None) -> A.Compose | None:
-    """Joint pipeline for a level: none, light (D4), default, strong; None when no augmentation."""
+    """Joint pipeline for a level: none, light (D4), photo (D4 + other cameras' photometry),
+    default, strong; None when no augmentation."""
     level = {False: "none", None: "none", True: "default"}.get(level, level)
     if level not in AUGMENT_LEVELS:
         raise CrackSegError(f"augment={level!r}: expected one of {', '.join(AUGMENT_LEVELS)}")
@@ -95,6 +133,8 @@ def build_augment(level: str | bool | None) -> A.Compose | None:
         return None
     if level == "light":
         steps = _d4()
+    elif level == "photo":
+        steps = [*_d4(), _photometric(p=0.5)]
     elif level == "default":
         steps = [
             *_d4(),
