@@ -46,7 +46,7 @@ class TrainConfig:
     image_size: int = option(416, "training side in pixels (images are stretched to it by default)")
     resize: str = option("stretch", "stretch (Roboflow's default), letterbox or native")
     crop: int | None = option(None, "train on random crops of this side, after resizing")
-    augment: str = option("default", "augmentation level: none, light, default, strong")
+    augment: str = option("default", "augmentation level: none, light, photo, default, strong")
     val_split: str = option("val", "split used for validation")
     lr: float = option(1e-3, "peak learning rate of AdamW")
     weight_decay: float = option(1e-2, "AdamW weight decay")
