@@ -1,9 +1,10 @@
 """Inference on images of any size: rescale, sliding window with blending, flip TTA.
 
 An image no larger than the model's window gets one plain forward pass (the models pad internally).
-A larger one is cut into window-sized tiles with the einops `tile`/`untile` of `crackseg.imageops`;
-with `overlap`, four tilings shifted by half a window are blended with a tent weight, so every pixel
-is predicted from 4 windows and tile seams disappear.
+A larger one is covered by window-sized crops that all lie inside the image (with `overlap`, at
+most half a window apart) and blended with weights that taper towards crop edges inside the image
+only. Nothing is padded, so the image border looks to the model as in an untiled pass: an earlier
+version padded shifted tilings with the mean colour and painted a crack frame around large photos.
 """
 
 from __future__ import annotations
@@ -14,18 +15,32 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from einops import rearrange, repeat
+from einops import rearrange
 from torch import Tensor, nn
 
 from crackseg.conventions import IMAGENET_MEAN, IMAGENET_STD
-from crackseg.imageops import tile, untile
 from crackseg.tensors import autocast, image_to_tensor, normalize
 
 
-def tent(size: int) -> Tensor:
-    """1-D weights peaking at the window centre and positive at its edges: (size,)."""
+def window_starts(length: int, window: int, *, overlap: bool) -> list[int]:
+    """Start offsets of windows that cover [0, length) and all lie inside it, evenly spread:
+    stride at most window/2 with `overlap`, at most `window` without. A side no longer than the
+    window gets one window, the whole side."""
+    if length <= window:
+        return [0]
+    stride = window // 2 if overlap else window
+    n = math.ceil((length - window) / max(1, stride)) + 1
+    return [round(i * (length - window) / (n - 1)) for i in range(n)]
+
+
+def edge_weight(size: int, *, taper_start: bool, taper_end: bool) -> Tensor:
+    """1-D blending weights (size,): a tent towards window edges that lie inside the image, flat
+    (1) towards an image border, where no other window can take over."""
     i = torch.arange(size, dtype=torch.float32)
-    return torch.minimum(i + 0.5, size - i - 0.5) / (size / 2)
+    ramp = torch.clamp(torch.minimum(i + 0.5, size - i - 0.5) / (size / 2), max=1.0)
+    rise = torch.where(i < size / 2, ramp, torch.ones(size)) if taper_start else torch.ones(size)
+    fall = torch.where(i >= size / 2, ramp, torch.ones(size)) if taper_end else torch.ones(size)
+    return rise * fall
 
 
 def _check_config(kw: dict, path) -> None:
@@ -103,27 +118,30 @@ class Predictor:
             return self.model(images).float()
 
     def _tiled(self, images: Tensor) -> Tensor:
-        """(B, C, H, W) larger than the window -> logits (B, K, H, W), blended tilings."""
+        """(B, C, H, W) larger than the window -> logits (B, K, H, W), blended windows.
+
+        Every window lies inside the image: nothing is padded, so the model never sees a border
+        (zeros, a reflection) that an untiled pass would not show it, and a blank photo stays
+        blank. A window's weight tapers only towards its edges inside the image."""
         B, _, H, W = images.shape
-        win = self.window
-        weight = tent(win)[:, None] * tent(win)[None, :]  # (win, win)
-        shifts = [(0, 0), (win // 2, 0), (0, win // 2), (win // 2, win // 2)]
+        wh, ww = min(self.window, H), min(self.window, W)
+        boxes = [(y, x) for y in window_starts(H, wh, overlap=self.overlap)
+                 for x in window_starts(W, ww, overlap=self.overlap)]  # fmt: skip
         acc, total = None, torch.zeros(H, W)
-        for dy, dx in shifts if self.overlap else shifts[:1]:
-            ph, pw = -(H + dy) % win, -(W + dx) % win
-            padded = F.pad(images, (dx, pw, dy, ph))  # zeros = the mean colour after normalising
-            p1, p2 = padded.shape[-2] // win, padded.shape[-1] // win
-            tiles = tile(
-                rearrange(padded, "b c h w -> h w b c"), win, win
-            )  # (p1*p2, win, win, B, C)
-            tiles = rearrange(tiles, "n h w b c -> (n b) c h w")
-            logits = torch.cat([self._forward(t) for t in tiles.split(self.tiles_per_batch)])
-            logits = rearrange(logits.cpu(), "(n b) k h w -> n h w b k", b=B)
-            canvas = rearrange(untile(logits, p1, p2), "h w b k -> b k h w")
-            w = repeat(weight, "h w -> (p1 h) (p2 w)", p1=p1, p2=p2)
-            canvas, w = canvas[..., dy : dy + H, dx : dx + W], w[dy : dy + H, dx : dx + W]
-            acc = canvas * w if acc is None else acc + canvas * w
-            total += w
+        per_batch = max(1, self.tiles_per_batch // B)
+        for i in range(0, len(boxes), per_batch):
+            chunk = boxes[i : i + per_batch]
+            crops = torch.stack([images[..., y : y + wh, x : x + ww] for y, x in chunk])
+            crops = rearrange(crops, "n b c h w -> (n b) c h w")
+            logits = rearrange(self._forward(crops).cpu(), "(n b) k h w -> n b k h w", b=B)
+            if acc is None:
+                acc = torch.zeros(B, logits.shape[2], H, W)
+            for (y, x), window_logits in zip(chunk, logits, strict=True):
+                wy = edge_weight(wh, taper_start=y > 0, taper_end=y + wh < H)
+                wx = edge_weight(ww, taper_start=x > 0, taper_end=x + ww < W)
+                weight = wy[:, None] * wx[None, :]  # (wh, ww)
+                acc[..., y : y + wh, x : x + ww] += window_logits * weight
+                total[y : y + wh, x : x + ww] += weight
         return acc / total
 
     @torch.no_grad()

@@ -1,0 +1,87 @@
+"""Tiled prediction: no crack frame around large photos, and the same answer as an untiled pass.
+
+The models here are tiny and hand-made so that their behaviour is known: `DarkDetector` calls
+every pixel crack whose neighbourhood is darker than a grey level, so any padding the tiler adds
+(the mean colour, black) would be painted as a frame.
+"""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from crackseg.conventions import IMAGENET_MEAN, IMAGENET_STD
+from crackseg.inference import Predictor, edge_weight, window_starts
+
+
+class DarkDetector(nn.Module):
+    """Crack logit > 0 where the 5x5 mean brightness is below `level` (image in [0, 1])."""
+
+    def __init__(self, level: float = 0.49):
+        super().__init__()
+        self.level = level
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def forward(self, images):  # (B, 3, H, W) normalised -> (B, 2, H, W)
+        brightness = (images * self.std + self.mean).mean(1, keepdim=True)  # (B, 1, H, W)
+        local = F.avg_pool2d(F.pad(brightness, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
+        crack = (self.level - local) * 50
+        return torch.cat([torch.zeros_like(crack), crack], dim=1)
+
+
+def predictor(model, window, **kw):
+    return Predictor(model, window=window, mean=IMAGENET_MEAN, std=IMAGENET_STD, **kw)
+
+
+@pytest.mark.parametrize("size", [(48, 48), (60, 80), (97, 61), (150, 33)])
+@pytest.mark.parametrize("overlap", [True, False])
+def test_a_blank_photo_of_any_size_has_no_cracks(size, overlap):
+    grey = np.full((*size, 3), 128, dtype=np.uint8)  # brighter than the level, darker than white
+    probs = predictor(DarkDetector(), window=32, overlap=overlap).predict_probs(grey)
+    assert probs.shape == size
+    assert (probs < 0.5).all(), f"{(probs >= 0.5).sum()} crack pixels on a blank {size} image"
+
+
+def test_tiled_equals_untiled_for_a_local_model_on_a_dark_line():
+    """A crack drawn across the image is found where a single pass finds it, seams included."""
+    image = np.full((90, 130, 3), 150, dtype=np.uint8)
+    image[40:43, :] = 20  # horizontal dark crack
+    image[:, 70:72] = 30  # vertical one, crossing window seams
+    whole = predictor(DarkDetector(), window=256).predict_probs(image) >= 0.5
+    tiled = predictor(DarkDetector(), window=32).predict_probs(image) >= 0.5
+    assert whole.sum() > 0
+    np.testing.assert_array_equal(tiled, whole)
+
+
+def test_tiled_equals_untiled_for_a_pointwise_model_with_tta_and_odd_sizes():
+    torch.manual_seed(0)
+    pointwise = nn.Conv2d(3, 2, 1).eval()
+    x = torch.randn(2, 3, 77, 41)
+    for overlap in (True, False):
+        tiled = predictor(pointwise, window=16, overlap=overlap, tta=True).logits(x)
+        torch.testing.assert_close(tiled, pointwise(x), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("length", [10, 32, 33, 63, 64, 65, 100, 417])
+@pytest.mark.parametrize("overlap", [True, False])
+def test_windows_cover_the_side_and_stay_inside_it(length, overlap):
+    window = min(32, length)
+    starts = window_starts(length, window, overlap=overlap)
+    covered = np.zeros(length, dtype=int)
+    for s in starts:
+        assert s >= 0 and s + window <= length
+        covered[s : s + window] += 1
+    assert covered.min() >= 1
+    gaps = np.diff(starts)
+    assert (gaps <= (window // 2 if overlap else window)).all()
+    assert starts == sorted(set(starts))
+
+
+def test_edge_weight_is_flat_at_the_image_border_and_tapers_inside():
+    w = edge_weight(8, taper_start=False, taper_end=True)
+    assert w[0] == w[3] == 1.0 and w[-1] < 0.2
+    both = edge_weight(8, taper_start=True, taper_end=True)
+    assert both[0] == both[-1] < 0.2 and (both > 0).all()
+    torch.testing.assert_close(edge_weight(8, taper_start=False, taper_end=False), torch.ones(8))
