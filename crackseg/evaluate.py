@@ -12,6 +12,7 @@ from torch import Tensor
 
 from crackseg.conventions import IGNORE_INDEX, resolve_threshold
 from crackseg.data import build_dataset
+from crackseg.engine.checkpoint import resolve_model_ref
 from crackseg.engine.loop import evaluate
 from crackseg.engine.setup import eval_loader, resolve_amp, resolve_device
 from crackseg.errors import CrackSegError
@@ -49,7 +50,7 @@ def finite_outputs(predict: Callable[[Tensor], Tensor], checkpoint) -> Callable[
 
 
 def evaluate_checkpoint(
-    checkpoint: str | Path,
+    checkpoint: str | Path | None,
     data: str | Path,
     *,
     split: str = "test",
@@ -64,12 +65,15 @@ def evaluate_checkpoint(
 ) -> dict:
     """Run the predictor (the same one `crackseg predict` uses) over a split; returns metrics.
 
+    `checkpoint` is a .ckpt, a bundled model's file or name, or None for the default bundled model.
+
     With `out`, writes metrics.json and pr_curve.png there. A split without any labelled pixel
     (every mask pixel ignore) is an error, never a perfect score; one without a labelled crack
     pixel (e.g. `names: []` in data.yaml) reports crack scores as undefined and adds a warning.
     """
     check_options(batch_size=batch_size, workers=workers, tolerance_px=tolerance_px,
                   threshold=threshold)  # fmt: skip
+    checkpoint = resolve_model_ref(checkpoint)
     dev = resolve_device(device)
     predictor = Predictor.from_checkpoint(checkpoint, device=dev, tta=tta,
                                           amp_dtype=resolve_amp(amp, dev))  # fmt: skip

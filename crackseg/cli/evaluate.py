@@ -12,12 +12,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Crack IoU, F1 (Dice), precision, recall, mIoU, pixel accuracy, ODS/OIS F1 "
         "and tolerance F1, accumulated over the whole split at the labels' native resolution.",
     )
-    p.add_argument("--checkpoint", required=True, help="a .ckpt written by crackseg train")
+    p.add_argument("--checkpoint", help="a .ckpt written by crackseg train, or a bundled model's "
+                   "name (default: the bundled model; see crackseg models)")  # fmt: skip
     p.add_argument("--data", required=True, help="dataset folder or .yaml")
     p.add_argument("--split", default="test", help="train, val or test (default test)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--out", help="folder for metrics.json and pr_curve.png "
-                   "(default: eval_<split> next to the checkpoint)")  # fmt: skip
+                   "(default: eval_<split> next to the checkpoint; ./eval_<name>_<split> for a "
+                   "bundled model)")  # fmt: skip
     p.add_argument(
         "--threshold", type=float, help="crack probability threshold (default: the run's)"
     )
@@ -32,13 +34,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
     import sys
-    from pathlib import Path
 
+    from crackseg.engine.checkpoint import resolve_model_ref
     from crackseg.evaluate import evaluate_checkpoint
     from crackseg.metrics import format_table
+    from crackseg.weights import resolve_checkpoint
 
-    out = args.out or Path(args.checkpoint).parent / f"eval_{args.split}"
-    result = evaluate_checkpoint(args.checkpoint, args.data, split=args.split, device=args.device,
+    checkpoint, note = resolve_checkpoint(args.checkpoint)
+    if note:
+        print(f"crackseg evaluate: {note}", file=sys.stderr)
+    checkpoint = resolve_model_ref(checkpoint)  # a bundled model's name -> its file
+    bundled = checkpoint.suffix == ".safetensors"
+    default_out = f"eval_{checkpoint.stem}_{args.split}" if bundled else None
+    out = args.out or default_out or checkpoint.parent / f"eval_{args.split}"
+    result = evaluate_checkpoint(checkpoint, args.data, split=args.split, device=args.device,
                                  batch_size=args.batch_size, workers=args.workers, tta=args.tta,
                                  threshold=args.threshold, tolerance_px=args.tolerance, out=out)  # fmt: skip
     for warning in result["warnings"]:
@@ -47,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
     else:
         n = int(result["metrics"]["images"])
-        title = f"{args.checkpoint} on {args.data} [{args.split}, {n} images]"
+        title = f"{checkpoint} on {args.data} [{args.split}, {n} images]"
         print(format_table(result["metrics"], title=title))
         print(f"wrote {', '.join(result['files'])}")
     return 0

@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "attention: a gradient saliency map is written to <name>_saliency.png instead.",
     )
     p.add_argument("inputs", nargs="+", metavar="IMAGE", help="image files, folders or globs")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", help="a .ckpt written by crackseg train, or a bundled model's "
+                   "name (default: the bundled model; see crackseg models)")  # fmt: skip
     p.add_argument("--out", default="explain", help="output folder (default: ./explain)")
     p.add_argument("--layers", choices=("all", "last"), default="all",
                    help="encoder layers in the grid (default: all)")  # fmt: skip
@@ -29,19 +30,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from crackseg.data import read_image
     from crackseg.engine.checkpoint import load_model
     from crackseg.engine.setup import resolve_device
     from crackseg.errors import CrackSegError
     from crackseg.explain import explain, write_explanation
     from crackseg.predict import expand_inputs
+    from crackseg.weights import resolve_checkpoint
 
     if args.smoothgrad < 0:
         raise CrackSegError(f"--smoothgrad {args.smoothgrad}: give a number of copies >= 0")
     if args.cell < 32:
         raise CrackSegError(f"--cell {args.cell}: give a cell size of at least 32 px")
     paths = expand_inputs(args.inputs)
-    model = load_model(args.checkpoint, device=resolve_device(args.device))
+    checkpoint, note = resolve_checkpoint(args.checkpoint)
+    if note:
+        print(f"crackseg explain: {note}", file=sys.stderr)
+    model = load_model(checkpoint, device=resolve_device(args.device))
     for path in paths:
         image = read_image(path)  # (H, W, 3) uint8
         expl = explain(model, image, saliency=args.saliency or None, smoothgrad=args.smoothgrad)

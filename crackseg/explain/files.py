@@ -39,7 +39,7 @@ def write_explanation(
 
 
 def explain_file(
-    checkpoint: str | Path,
+    checkpoint: str | Path | None,
     image_path: str | Path,
     out: str | Path,
     *,
@@ -50,7 +50,7 @@ def explain_file(
     threshold: float | None = None,
     cell: int = 224,
 ) -> tuple[Explanation, list[Path]]:
-    """Load a checkpoint, explain one image file and write the PNGs into `out`."""
+    """Load a checkpoint (None: the bundled model), explain one image file, write PNGs to `out`."""
     from crackseg.data import read_image
     from crackseg.engine.checkpoint import load_model
 

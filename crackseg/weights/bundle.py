@@ -8,8 +8,6 @@ its crack IoU stays within `MAX_IOU_DROP` of float32, and writes `NAME.safetenso
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -103,6 +101,7 @@ def bundle_checkpoint(
     device: str = "cpu",
     description: str = "",
     default: bool = True,
+    command: str | None = None,
     log=print,
 ) -> dict[str, Any]:
     """Calibrate, convert, verify and write a bundle; returns its metadata (see module doc)."""
@@ -147,7 +146,7 @@ def bundle_checkpoint(
             "data": str(data),
             "epoch": ckpt.get("epoch"),
             "training_config": ckpt.get("config"),
-            "command": shlex.join(["crackseg", *sys.argv[1:]]) if sys.argv[1:] else None,
+            "command": command,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
     }
