@@ -18,6 +18,8 @@ SHRINK_VIT = dict(embed_dim=32, depth=2, num_heads=2)
 
 
 def shrunk(name: str) -> dict:
+    if name.startswith("unet_vit"):
+        return dict(base_channels=4, depth=3, embed_dim=16, num_heads=2, transformer_depth=1)
     if name.startswith("unet"):
         return dict(base_channels=4, depth=3)
     if name.startswith("segmenter") and name.endswith("_mask"):

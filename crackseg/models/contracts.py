@@ -1,9 +1,9 @@
 """What a Segmenter (and explain) may ask of its parts, instead of reaching into their internals.
 
 An encoder turns images into tokens on a patch grid; a decoder turns the patch tokens back into
-per-patch logits. The ViT implements `Encoder`; a future hybrid (a U-Net encoder down to 1/16,
-Transformer blocks over the 1/16 map, a U-Net decoder) implements the same members, and so can be
-composed, padded and explained the same way.
+per-patch logits. The ViT implements `Encoder`; so does the hybrid `TransUNet` (a U-Net encoder
+down to 1/16, Transformer blocks over the 1/16 map, a U-Net decoder), so both are padded and
+explained the same way.
 """
 
 from __future__ import annotations
@@ -48,6 +48,10 @@ class Decoder(Protocol):
 
     has_attention: whether `forward(tokens, grid, return_attention=True)` also returns attention
         maps per block (the mask transformer does; a linear decoder has none).
+
+    Optional: a decoder with `needs_skips = True` (`SkipDecoder`) also takes `skips=`, the
+    encoder's stem maps (`forward_features(..., return_skips=True)`, an encoder with
+    `skip_channels`), and returns logits at the finest skip's resolution instead of the grid's.
     """
 
     has_attention: bool

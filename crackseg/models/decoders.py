@@ -8,6 +8,7 @@ from einops import rearrange, repeat
 from torch import Tensor, nn
 
 from crackseg.models.layers import Block, run_blocks
+from crackseg.models.unet import CNNBlock
 
 
 class LinearDecoder(nn.Module):
@@ -79,3 +80,35 @@ class MaskTransformer(nn.Module):
         logits = self.mask_norm(patches @ classes.transpose(1, 2))  # (B, N, K)
         logits = rearrange(logits, "b (gh gw) k -> b k gh gw", gh=grid[0], gw=grid[1])
         return (logits, maps) if return_attention else logits
+
+
+class SkipDecoder(nn.Module):
+    """Progressive x2 upsampling with the conv stem's maps as skips (U-Net style), instead of one
+    bilinear x8/x16 jump: thin cracks get their position back from the full-resolution stem map.
+
+    Tokens -> (B, D, gh, gw); per skip, coarsest first: bilinear x2, concat the skip, conv3x3-BN-ReLU
+    to the skip's width; a 1x1 head at the finest skip's resolution (full resolution for a
+    `ConvStem`). Needs an encoder with `skip_channels` (a ViT with `stem="conv"`).
+    """
+
+    has_attention = False  # `Decoder` contract: no attention maps to show
+    needs_skips = True  # the Segmenter passes the encoder's stem maps as `skips=`
+
+    def __init__(self, *, embed_dim: int, num_classes: int, skip_channels: tuple[int, ...]):
+        super().__init__()
+        if not skip_channels:
+            raise ValueError(
+                "the skip decoder needs an encoder with stem maps (a ViT, stem='conv')"
+            )
+        widths = [embed_dim, *reversed(skip_channels)]  # e.g. 192, 64, 32, 16
+        self.stages = nn.ModuleList(CNNBlock(a + b, b) for a, b in zip(widths, widths[1:]))
+        self.head = nn.Conv2d(widths[-1], num_classes, 1)
+
+    def forward(self, tokens: Tensor, grid: tuple[int, int], *, skips: list[Tensor]) -> Tensor:
+        """Shapes: tokens (B, N, D), skips [(B, C_i, H/2**i, W/2**i)] finest first ->
+        logits (B, K, H, W) at the finest skip's size."""
+        x = rearrange(tokens, "b (gh gw) d -> b d gh gw", gh=grid[0], gw=grid[1])
+        for stage, skip in zip(self.stages, reversed(skips)):
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = stage(torch.cat([x, skip], dim=1))  # (B, C_i, H/2**i, W/2**i)
+        return self.head(x)

@@ -9,9 +9,10 @@ from pathlib import Path
 from torch import nn
 
 from crackseg.errors import CrackSegError
-from crackseg.models.decoders import LinearDecoder, MaskTransformer
+from crackseg.models.decoders import LinearDecoder, MaskTransformer, SkipDecoder
 from crackseg.models.pretrained import load_vit_weights
 from crackseg.models.segmenter import Segmenter
+from crackseg.models.transunet import TransUNet
 from crackseg.models.unet import UNet
 from crackseg.models.vit import VisionTransformer
 
@@ -39,13 +40,18 @@ def segmenter(
     decoder_drop_rate: float = 0.1,
     **encoder_kw,
 ) -> Segmenter:
-    """Segmenter with a ViT encoder (`encoder_kw` override its dimensions) and a linear or mask
-    decoder (the official recipe: 2 decoder blocks, heads = D // 64, dropout 0.1)."""
+    """Segmenter with a ViT encoder (`encoder_kw` override its dimensions, e.g. stem="conv") and a
+    linear, mask (the official recipe: 2 decoder blocks, heads = D // 64, dropout 0.1) or skip
+    decoder (progressive upsampling with the conv stem's maps; needs stem="conv")."""
     encoder = vit(size, patch_size, image_size=image_size, drop_path_rate=drop_path_rate,
                   **encoder_kw)  # fmt: skip
     D = encoder.embed_dim
     if decoder == "linear":
         head = LinearDecoder(embed_dim=D, num_classes=num_classes)
+    elif decoder == "skip":
+        head = SkipDecoder(
+            embed_dim=D, num_classes=num_classes, skip_channels=encoder.skip_channels
+        )
     else:
         head = MaskTransformer(embed_dim=D, num_classes=num_classes, depth=decoder_depth,
                                num_heads=decoder_heads, drop_rate=decoder_drop_rate)  # fmt: skip
@@ -58,6 +64,11 @@ def unet(*, base_channels: int = 64, image_size: int | None = None, **kw) -> UNe
     return UNet(base_channels=base_channels, **kw)
 
 
+def transunet(*, image_size: int = 416, **kw) -> TransUNet:
+    """U-Net conv stages + Transformer blocks at 1/2**depth + U-Net decoder (`TransUNet`)."""
+    return TransUNet(image_size=image_size, **kw)
+
+
 PRESETS: dict[str, Callable[..., nn.Module]] = {}
 for _size in VIT_SIZES:
     for _patch in (16, 8):
@@ -68,6 +79,16 @@ for _size in VIT_SIZES:
             )
 PRESETS["unet"] = partial(unet, base_channels=64)
 PRESETS["unet_small"] = partial(unet, base_channels=16)
+PRESETS["unet_res_small"] = partial(unet, base_channels=16, depth=4, residual=True)
+# the hybrid and its ablation: the same net (base 16, 1/16 bottleneck) with and without the blocks
+PRESETS["unet_vit_small"] = partial(transunet, base_channels=16, depth=4, transformer_depth=4,
+                                    embed_dim=192, num_heads=4)  # fmt: skip
+PRESETS["unet_cnn16_small"] = partial(transunet, base_channels=16, depth=4, transformer_depth=0)
+# thin cracks with a Segmenter: patch8_linear (exists) -> overlapping conv stem -> skip decoder
+for _dec in ("linear", "skip"):
+    PRESETS[f"segmenter_vit_tiny_convstem8_{_dec}"] = partial(
+        segmenter, "tiny", 8, _dec, stem="conv", stem_channels=16
+    )
 
 
 def list_models() -> list[str]:

@@ -20,7 +20,7 @@ class Segmenter(nn.Module):
     """Encoder + decoder; maps images (B, C, H, W) to logits (B, K, H, W) at any H, W.
 
     Uses only the `Encoder` / `Decoder` contracts (`crackseg.models.contracts`), so any encoder
-    that implements them (the ViT, a future hybrid) composes the same way.
+    that implements them composes the same way.
     """
 
     def __init__(self, encoder: Encoder, decoder: Decoder, *, num_classes: int):
@@ -45,14 +45,23 @@ class Segmenter(nn.Module):
         padded, (H, W) = pad_to_grid(images, self.encoder)
         grid = self.encoder.token_grid(*padded.shape[-2:])
         maps: dict[str, list[Tensor]] = {}
-        if return_attention:
-            tokens, maps["encoder"] = self.encoder.forward_features(padded, return_attention=True)
+        skip_kw = {}
+        if getattr(self.decoder, "needs_skips", False):
+            tokens, *extras, skip_kw["skips"] = self.encoder.forward_features(
+                padded, return_attention=return_attention, return_skips=True
+            )
+        elif return_attention:
+            tokens, *extras = self.encoder.forward_features(padded, return_attention=True)
         else:
-            tokens = self.encoder.forward_features(padded)  # (B, T, D)
+            tokens, extras = self.encoder.forward_features(padded), []  # (B, T, D)
+        if return_attention:
+            maps["encoder"] = extras[0]
         tokens = tokens[:, self.encoder.num_prefix_tokens :]  # (B, N, D)
         if return_attention and self.decoder.has_attention:
-            logits, maps["decoder"] = self.decoder(tokens, grid, return_attention=True)
+            logits, maps["decoder"] = self.decoder(tokens, grid, return_attention=True, **skip_kw)
         else:
-            logits = self.decoder(tokens, grid)  # (B, K, gh, gw)
-        logits = F.interpolate(logits, size=padded.shape[-2:], mode="bilinear", align_corners=False)
+            logits = self.decoder(tokens, grid, **skip_kw)  # (B, K, gh, gw) or finer
+        if logits.shape[-2:] != padded.shape[-2:]:
+            logits = F.interpolate(logits, size=padded.shape[-2:], mode="bilinear",
+                                   align_corners=False)  # fmt: skip
         return logits[..., :H, :W], maps  # (B, K, H, W)

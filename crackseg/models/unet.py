@@ -13,11 +13,11 @@ from torch import Tensor, nn
 
 
 class CNNBlock(nn.Sequential):
-    """Conv3x3 (no bias: BatchNorm follows) -> BatchNorm -> ReLU."""
+    """Conv3x3 (no bias: BatchNorm follows) -> BatchNorm -> ReLU; `stride=2` halves the size."""
 
-    def __init__(self, in_channels: int, out_channels: int, *, padding: int = 1):
+    def __init__(self, in_channels: int, out_channels: int, *, padding: int = 1, stride: int = 1):
         super().__init__(
-            nn.Conv2d(in_channels, out_channels, 3, padding=padding, bias=False),
+            nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=padding, bias=False),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
         )
@@ -31,6 +31,42 @@ class CNNBlocks(nn.Sequential):
         super().__init__(*(CNNBlock(a, b, padding=padding) for a, b in zip(chans, chans[1:])))
 
 
+class ResidualCNNBlocks(nn.Module):
+    """`n_conv` conv3x3-BN stages (ReLU between them) plus a shortcut, then ReLU (He et al. 2016):
+    the shortcut is the identity, or a 1x1 conv-BN where the channel count changes."""
+
+    def __init__(self, in_channels: int, out_channels: int, *, n_conv: int = 2):
+        super().__init__()
+        chans = [in_channels] + [out_channels] * n_conv
+        blocks = [CNNBlock(a, b) for a, b in zip(chans[:-2], chans[1:-1])]
+        last = nn.Sequential(nn.Conv2d(chans[-2], out_channels, 3, padding=1, bias=False),
+                             nn.BatchNorm2d(out_channels))  # fmt: skip
+        self.convs = nn.Sequential(*blocks, last)
+        self.shortcut = (
+            nn.Identity()
+            if in_channels == out_channels
+            else nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels)
+            )  # fmt: skip
+        )
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Shapes: x (B, C, H, W) -> (B, out_channels, H, W)."""
+        return self.act(self.convs(x) + self.shortcut(x))
+
+
+def conv_stage(
+    in_channels: int, out_channels: int, *, n_conv: int, padding: int, residual: bool = False
+) -> nn.Module:
+    """The U-Net's conv stage: plain `CNNBlocks`, or `ResidualCNNBlocks` (same-size convs only)."""
+    if residual:
+        if padding != 1:
+            raise ValueError("residual conv stages need padding=1 (the shortcut keeps the size)")
+        return ResidualCNNBlocks(in_channels, out_channels, n_conv=n_conv)
+    return CNNBlocks(in_channels, out_channels, n_conv=n_conv, padding=padding)
+
+
 def center_crop(x: Tensor, size: tuple[int, int]) -> Tensor:
     """Crop the centre (h, w) of a (B, C, H, W) map: the paper's copy-and-crop."""
     top, left = (x.shape[-2] - size[0]) // 2, (x.shape[-1] - size[1]) // 2
@@ -40,10 +76,13 @@ def center_crop(x: Tensor, size: tuple[int, int]) -> Tensor:
 class Up(nn.Module):
     """ConvTranspose 2x2 (stride 2) halving channels, concat the (cropped) skip, then CNNBlocks."""
 
-    def __init__(self, in_channels: int, out_channels: int, *, n_conv: int, padding: int):
+    def __init__(
+        self, in_channels: int, out_channels: int, *, n_conv: int, padding: int, residual: bool
+    ):
         super().__init__()
         self.up = nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2)
-        self.convs = CNNBlocks(2 * out_channels, out_channels, n_conv=n_conv, padding=padding)
+        self.convs = conv_stage(2 * out_channels, out_channels, n_conv=n_conv, padding=padding,
+                                residual=residual)  # fmt: skip
 
     def forward(self, x: Tensor, skip: Tensor) -> Tensor:
         x = self.up(x)  # (B, C/2, 2h, 2w)
@@ -51,7 +90,11 @@ class Up(nn.Module):
 
 
 class UNet(nn.Module):
-    """Encoder of `depth` down-stages from `base_channels` (doubling), bottleneck, mirrored decoder."""
+    """Encoder of `depth` down-stages from `base_channels` (doubling), bottleneck, mirrored decoder.
+
+    `residual=True` gives every conv stage a shortcut (`ResidualCNNBlocks`); the default keeps the
+    plain stages and their parameter names, so older checkpoints load.
+    """
 
     has_attention = False  # convolutions only: explain shows gradient saliency instead
 
@@ -64,6 +107,7 @@ class UNet(nn.Module):
         depth: int = 4,
         n_conv: int = 2,
         padding: int = 1,
+        residual: bool = False,
     ):
         super().__init__()
         if padding not in (0, 1):
@@ -75,12 +119,14 @@ class UNet(nn.Module):
             num_classes,
         )
         chans = [base_channels * 2**i for i in range(depth + 1)]  # e.g. 64 ... 1024
+        self.channels = chans
         self.down = nn.ModuleList(
-            CNNBlocks(a, b, n_conv=n_conv, padding=padding)
+            conv_stage(a, b, n_conv=n_conv, padding=padding, residual=residual)
             for a, b in zip([in_channels] + chans[:-1], chans)
         )
         self.up = nn.ModuleList(
-            Up(a, b, n_conv=n_conv, padding=padding) for a, b in zip(chans[::-1], chans[-2::-1])
+            Up(a, b, n_conv=n_conv, padding=padding, residual=residual)
+            for a, b in zip(chans[::-1], chans[-2::-1])
         )
         self.head = nn.Conv2d(chans[0], num_classes, 1)
 
@@ -98,6 +144,14 @@ class UNet(nn.Module):
                         f"input side {side} is not valid for this padding=0 U-Net; nearest valid "
                         f"sizes: {nearest_valid_sizes(side, self.depth, self.n_conv)}"
                     )
+        x, skips = self.encode(images)
+        x = self.decode(x, skips)
+        logits = self.head(x)
+        return logits[..., :H, :W] if self.padding == 1 else logits
+
+    def encode(self, images: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """Shapes: images (B, C, H, W) -> bottleneck (B, C_depth, H/2**depth, W/2**depth) and the
+        skips [(B, C_i, H/2**i, W/2**i)], finest first (sizes shrink further with padding=0)."""
         skips = []
         x = images
         for i, stage in enumerate(self.down):
@@ -105,10 +159,13 @@ class UNet(nn.Module):
             if i < self.depth:
                 skips.append(x)
                 x = F.max_pool2d(x, 2)
+        return x, skips
+
+    def decode(self, x: Tensor, skips: list[Tensor]) -> Tensor:
+        """Shapes: bottleneck + skips (as `encode` gives them) -> features (B, base_channels, H, W)."""
         for up, skip in zip(self.up, reversed(skips)):
             x = up(x, skip)
-        logits = self.head(x)
-        return logits[..., :H, :W] if self.padding == 1 else logits
+        return x
 
 
 def valid_output_size(size: int, depth: int = 4, n_conv: int = 2) -> int | None:

@@ -6,11 +6,13 @@ import torch
 from einops import repeat
 from torch import Tensor, nn
 
+from crackseg.models.conv_stem import ConvStem
 from crackseg.models.layers import Block, run_blocks
 from crackseg.models.patch_embed import PatchEmbed
 from crackseg.models.posembed import resample_pos_embed, sincos_1d, sincos_2d
 
 POS_EMBED_KINDS = ("learned", "sincos", "sincos1d")
+STEMS = ("patch", "conv")
 
 
 class VisionTransformer(nn.Module):
@@ -20,6 +22,9 @@ class VisionTransformer(nn.Module):
     (learned) or recomputed (sinusoidal) for the grid at hand. Implements the `Encoder` contract
     (`crackseg.models.contracts`): `token_grid`, `padding_for`, `patch_size`, `embed_dim`,
     `num_prefix_tokens`, `has_attention`.
+
+    `stem="conv"` replaces the linear patch embedding by a `ConvStem` (overlapping 3x3 convs down
+    to 1/patch_size, then a Linear); its maps are the `skip_channels` a `SkipDecoder` uses.
     """
 
     num_prefix_tokens = 1  # the class token
@@ -43,17 +48,26 @@ class VisionTransformer(nn.Module):
         attn_drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
         norm_eps: float = 1e-6,
+        stem: str = "patch",
+        stem_channels: int = 16,
     ):
         super().__init__()
+        if stem not in STEMS:
+            raise ValueError(f"stem must be one of {STEMS}, got {stem!r}")
+        if stem == "conv" and stride not in (None, patch_size):
+            raise ValueError(f"a conv stem has stride = patch_size ({patch_size}), got {stride}")
         if pos_embed not in POS_EMBED_KINDS:
             raise ValueError(f"pos_embed must be one of {POS_EMBED_KINDS}, got {pos_embed!r}")
         h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
         self.image_size = (h, w)
         self.patch_size, self.embed_dim, self.num_classes = patch_size, embed_dim, num_classes
         self.pos_embed_kind = pos_embed
-        self.patch_embed = PatchEmbed(
-            patch_size=patch_size, stride=stride, in_channels=in_channels, embed_dim=embed_dim
-        )
+        if stem == "conv":
+            self.patch_embed = ConvStem(patch_size=patch_size, in_channels=in_channels,
+                                        embed_dim=embed_dim, stem_channels=stem_channels)  # fmt: skip
+        else:
+            self.patch_embed = PatchEmbed(patch_size=patch_size, stride=stride,
+                                          in_channels=in_channels, embed_dim=embed_dim)  # fmt: skip
         self.grid_size = self.patch_embed.grid(h, w)
         num_tokens = self.num_prefix_tokens + self.grid_size[0] * self.grid_size[1]
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
@@ -91,6 +105,12 @@ class VisionTransformer(nn.Module):
             return sincos_1d(1 + n, d)[None]
         return torch.cat([torch.zeros(1, d), sincos_2d(*grid, d)])[None]
 
+    @property
+    def skip_channels(self) -> tuple[int, ...]:
+        """Channels of the stem maps `forward_features(..., return_skips=True)` returns, finest
+        first; empty for the linear patch stem."""
+        return getattr(self.patch_embed, "skip_channels", ())
+
     def token_grid(self, height: int, width: int) -> tuple[int, int]:
         """The patch grid (gh, gw) of an input of height x width."""
         return self.patch_embed.grid(height, width)
@@ -113,19 +133,27 @@ class VisionTransformer(nn.Module):
         return self._sincos(grid).to(self.pos_embed)
 
     def forward_features(
-        self, images: Tensor, *, return_attention: bool = False
-    ) -> Tensor | tuple[Tensor, list[Tensor]]:
+        self, images: Tensor, *, return_attention: bool = False, return_skips: bool = False
+    ) -> Tensor | tuple:
         """Shapes: images (B, C, H, W) -> normed tokens (B, 1 + N, D), class token first.
 
-        With `return_attention`, also a list (one per block) of weights (B, nh, T, T).
+        With `return_attention`, also a list (one per block) of weights (B, nh, T, T); with
+        `return_skips`, also the conv stem's maps [(B, C_i, H/2**i, W/2**i)]. Extras follow the
+        tokens in that order: (tokens, maps), (tokens, skips) or (tokens, maps, skips).
         """
         grid = self.token_grid(*images.shape[-2:])
-        x = self.patch_embed(images)  # (B, N, D)
+        if return_skips:
+            if not self.skip_channels:
+                raise ValueError("this ViT's linear patch stem has no skip maps; use stem='conv'")
+            x, skips = self.patch_embed.forward_with_skips(images)  # (B, N, D), maps
+        else:
+            x = self.patch_embed(images)  # (B, N, D)
         cls = repeat(self.cls_token, "1 1 d -> b 1 d", b=x.shape[0])
         x = self.pos_drop(torch.cat([cls, x], dim=1) + self.pos_embed_for(grid))  # (B, T, D)
         x, maps = run_blocks(self.blocks, x, return_attention=return_attention)
         x = self.norm(x)
-        return (x, maps) if return_attention else x
+        extras = ([maps] if return_attention else []) + ([skips] if return_skips else [])
+        return (x, *extras) if extras else x
 
     def forward_head(self, tokens: Tensor) -> Tensor:
         """Shapes: tokens (B, T, D) -> class logits (B, num_classes) from the class token."""
