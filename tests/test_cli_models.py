@@ -37,3 +37,11 @@ def test_data_inspect_bad_counts_are_one_line(synth_yaml, capsys):
     for flag in ("--samples", "--workers"):
         result = run_cli(capsys, "data", "inspect", synth_yaml, "--grid", "none", flag, "-1")
         assert_user_error(result, f"{flag} -1", ">= 0")
+
+
+def test_models_without_bundled_weights_says_so(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CRACKSEG_WEIGHTS_DIR", str(tmp_path))
+    assert main(["models", "--bundled"]) == 0
+    assert capsys.readouterr().out.startswith(f"Bundled weights: none in {tmp_path}")
+    assert main(["models", "--bundled", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
