@@ -149,9 +149,9 @@ def _load_bundle(path: Path) -> nn.Module:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    meta = bundles.read_metadata(path)
     if not path.is_file():
         raise CrackSegError(f"{path}: bundled weights not found")
+    meta = bundles.read_metadata(path)
     try:
         tensors = load_file(path, device="cpu")
     except (SafetensorError, OSError, ValueError) as err:
