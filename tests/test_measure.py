@@ -113,7 +113,9 @@ def test_small_components_are_ignored_and_counted():
     report = measure_cracks(mask, min_area_px=10)
     assert (report.count, report.ignored_count, report.ignored_area_px) == (1, 3, 12)
     assert report.area_fraction == pytest.approx((mask.sum() - 12) / mask.size)
-    assert measure_cracks(mask, min_area_px=1).count == 4
+    specks_measured = measure_cracks(mask, min_area_px=1)  # too short to be cracks: slivers
+    assert (specks_measured.count, specks_measured.dropped_slivers) == (1, 3)
+    assert specks_measured.dropped_sliver_area_px == 12
 
 
 def test_ids_bboxes_and_image_totals():
@@ -273,9 +275,23 @@ def test_against_synthetic_cracks_of_known_length_and_width(kind, width):
 @pytest.mark.parametrize(
     "flags, word",
     [(["--mm-per-px", "-1"], "--mm-per-px"), (["--mm-per-px", "inf"], "--mm-per-px"),
-     (["--min-area", "-1"], "--min-area")],
+     (["--min-area", "-1"], "--min-area"), (["--gap-px", "-2"], "--gap-px"),
+     (["--gap-px", "nan"], "--gap-px"), (["--min-length", "-1"], "--min-length")],
 )  # fmt: skip
 def test_cli_bad_numbers_are_one_line_naming_the_flag(tmp_path, capsys, flags, word):
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "m.png")
     code, _, err = run_cli(capsys, tmp_path / "m.png", *flags)
     assert code == 2 and word in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_joins_a_broken_crack_and_says_what_it_dropped(tmp_path, capsys):
+    mask = np.zeros((60, 120), np.uint8)
+    mask[30:33, 10:50] = 255
+    mask[30:33, 53:110] = 255  # the same crack after a 3-px gap
+    mask[5:8, 5:10] = 255  # a 5-px sliver (area 15)
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    code, out, _ = run_cli(capsys, tmp_path / "m.png")
+    assert code == 0 and "1 crack(s)" in out
+    assert "1 sliver(s) under 8 px long dropped" in out and "1 gap(s) bridged" in out
+    code, out, _ = run_cli(capsys, tmp_path / "m.png", "--gap-px", "0", "--min-length", "2")
+    assert "3 crack(s)" in out

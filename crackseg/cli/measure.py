@@ -11,8 +11,9 @@ with a note on stderr). Per crack: centreline length (skeleton with short spurs 
 nothing, a crack that runs out of the image is measured to the edge), mean and max width (local
 width from a distance transform along the skeleton, junctions left out), orientation in degrees
 (0 = horizontal, counter-clockwise on screen positive, in (-90, 90]) and bounding box (x, y, w, h).
-Per image: count, total length, max width, crack area fraction, and specks below --min-area
-(ignored and counted).
+Per image: count, total length, max width, crack area fraction, specks below --min-area and
+slivers shorter than --min-length (dropped and counted). Pieces whose tips face each other across
+a gap of at most --gap-px are one crack (the gap adds length, not area; counted as bridged_gaps).
 
 examples:
   crackseg measure runs/pred/*.png
@@ -53,7 +54,31 @@ def register(subparsers) -> None:
         metavar="N",
         help="ignore (and count) cracks under N pixels (default: 10)",
     )
+    add_counting_options(parser)
     parser.set_defaults(func=run)
+
+
+def add_counting_options(parser) -> None:
+    """--gap-px and --min-length: how pieces of a crack are joined and slivers dropped."""
+    from crackseg.measure.core import GAP_PX, MIN_LENGTH_PX
+
+    parser.add_argument("--gap-px", type=float, default=GAP_PX, metavar="PX",
+                        help="join crack pieces whose facing tips are at most PX apart "
+                        f"(0 = never; default: {GAP_PX:g})")  # fmt: skip
+    parser.add_argument("--min-length", type=float, default=MIN_LENGTH_PX, metavar="PX",
+                        help="drop (and count) slivers shorter than PX; a crack of length 0 "
+                        f"is never reported (default: {MIN_LENGTH_PX:g})")  # fmt: skip
+
+
+def check_counting_options(args) -> None:
+    """--gap-px and --min-length are finite numbers >= 0, or one CrackSegError line."""
+    import math
+
+    from crackseg.errors import CrackSegError
+
+    for flag, value in (("--gap-px", args.gap_px), ("--min-length", args.min_length)):
+        if not (math.isfinite(value) and value >= 0):
+            raise CrackSegError(f"{flag} must be a number of pixels >= 0, got {value}")
 
 
 def _find_photo(photo_dir, stem: str):
@@ -87,6 +112,12 @@ def _table(reports) -> str:
                 if r.ignored_count
                 else ""
             )
+            + (
+                f", {r.dropped_slivers} sliver(s) under {r.min_length_px:g} px long dropped"
+                if r.dropped_slivers
+                else ""
+            )
+            + (f", {r.bridged_gaps} gap(s) bridged" if r.bridged_gaps else "")
         )
     return "\n".join(lines)
 
@@ -105,6 +136,7 @@ def run(args) -> int:
 
     check_positive(args.mm_per_px, "--mm-per-px", "millimetres per pixel")
     check_count(args.min_area, "--min-area", minimum=0)
+    check_counting_options(args)
     stems = [Path(m).stem for m in args.masks]
     if args.overlay_dir and len(set(stems)) < len(stems):
         twice = sorted({s for s in stems if stems.count(s) > 1})
@@ -118,7 +150,12 @@ def run(args) -> int:
         if note:
             print(f"crackseg measure: note: {path}: {note}", file=sys.stderr)
         report = measure_cracks(
-            mask, mm_per_px=args.mm_per_px, min_area_px=args.min_area, source=str(path)
+            mask,
+            mm_per_px=args.mm_per_px,
+            min_area_px=args.min_area,
+            gap_px=args.gap_px,
+            min_length_px=args.min_length,
+            source=str(path),
         )
         reports.append(report)
         if args.overlay_dir:

@@ -23,9 +23,12 @@ from einops import reduce, repeat
 from scipy import ndimage as ndi
 from skimage.morphology import skeletonize
 
+from crackseg.measure.bridge import bridge_gaps
 from crackseg.measure.report import Crack, CrackReport
 from crackseg.measure.skeleton import EIGHT, prune_spurs, summarise
 
+GAP_PX = 5.0  # default: bridge gaps up to this wide between crack tips that face each other
+MIN_LENGTH_PX = 8.0  # default: shorter pieces are slivers, dropped and counted
 JUNCTION_ZONE = 2.0  # widths within this many junction half-widths of a junction are not used
 
 
@@ -111,27 +114,43 @@ def _measure_one(component: np.ndarray, edge_gap: np.ndarray) -> tuple[dict, np.
 
 
 def measure_cracks(
-    mask, *, mm_per_px: float | None = None, min_area_px: int = 10, source: str | None = None
+    mask,
+    *,
+    mm_per_px: float | None = None,
+    min_area_px: int = 10,
+    gap_px: float = GAP_PX,
+    min_length_px: float = MIN_LENGTH_PX,
+    source: str | None = None,
 ) -> CrackReport:
-    """Measure every connected crack in `mask` (H, W) bool/uint8 or (H, W, C); nonzero = crack.
+    """Measure every crack in `mask` (H, W) bool/uint8 or (H, W, C); nonzero = crack.
 
-    Components smaller than `min_area_px` pixels are not measured; they are counted in
-    `report.ignored_count` / `ignored_area_px`. Holes inside a crack smaller than its squared
-    maximum width are filled first (prediction noise, not concrete), so they neither cut the
-    width nor loop the skeleton. `mm_per_px` adds millimetre twins of the figures. `source`
-    names the mask's file in the report.
+    A crack is a connected component (8-connectivity) after bridging gaps of at most `gap_px`
+    between crack tips that face each other (`crackseg.measure.bridge`; 0 = no bridging), so a
+    crack the model broke into pieces counts once; a bridge adds length, not area. Components
+    smaller than `min_area_px` pixels are not measured (`report.ignored_count` /
+    `ignored_area_px`), nor are slivers shorter than `min_length_px` (`report.dropped_slivers` /
+    `dropped_sliver_area_px`); a crack of length 0 is never reported. Holes inside a crack
+    smaller than its squared maximum width are filled first (prediction noise, not concrete), so
+    they neither cut the width nor loop the skeleton. `mm_per_px` adds millimetre twins of the
+    figures. `source` names the mask's file in the report.
     """
     if mm_per_px is not None and not mm_per_px > 0:
         raise ValueError(f"mm_per_px must be positive, got {mm_per_px}")
+    if not (gap_px >= 0 and min_length_px >= 0):
+        raise ValueError(f"gap_px and min_length_px must be >= 0, got {gap_px}, {min_length_px}")
     binary = as_binary(mask)  # (H, W)
-    labels, n = ndi.label(binary, structure=EIGHT)
-    areas = np.bincount(labels.ravel(), minlength=n + 1)
+    bridged, n_bridges = bridge_gaps(binary, gap_px)  # (H, W)
+    labels, n = ndi.label(bridged, structure=EIGHT)
+    areas = np.bincount(labels[binary], minlength=n + 1)  # mask pixels only, bridges excluded
     report = CrackReport(
         height=binary.shape[0],
         width=binary.shape[1],
         cracks=[],
         min_area_px=min_area_px,
+        min_length_px=min_length_px,
+        gap_px=gap_px,
         mm_per_px=mm_per_px,
+        bridged_gaps=n_bridges,
         source=source,
         width_map=np.zeros(binary.shape, dtype=np.float32),
     )
@@ -143,7 +162,12 @@ def measure_cracks(
             continue
         component = np.pad(labels[box] == index, 1)  # (h + 2, w + 2)
         figures, width_map = _measure_one(component, _edge_gap(box, binary.shape))
-        report.width_map[box] = np.maximum(report.width_map[box], width_map[1:-1, 1:-1])
+        if not figures["length_px"] > 0 or figures["length_px"] < min_length_px:
+            report.dropped_slivers += 1
+            report.dropped_sliver_area_px += area
+            continue
+        inside = width_map[1:-1, 1:-1] * binary[box]  # bridges are not painted
+        report.width_map[box] = np.maximum(report.width_map[box], inside)
         y, x = box[0].start, box[1].start
         h, w = box[0].stop - y, box[1].stop - x
         crack = Crack(id=len(report.cracks) + 1, area_px=area, bbox=(x, y, w, h), **figures)

@@ -37,6 +37,11 @@ class CrackReport:
     ignored_count: int = 0  # components smaller than min_area_px
     ignored_area_px: int = 0
     min_area_px: int = 0
+    dropped_slivers: int = 0  # components of at least min_area_px but shorter than min_length_px
+    dropped_sliver_area_px: int = 0
+    min_length_px: float = 0.0
+    bridged_gaps: int = 0  # gaps between facing crack tips joined (each joins two pieces)
+    gap_px: float = 0.0
     mm_per_px: float | None = None
     source: str | None = None  # file the mask came from, if any
     width_map: np.ndarray | None = field(default=None, repr=False, compare=False)  # (H, W)
@@ -82,6 +87,11 @@ class CrackReport:
             "ignored_count": self.ignored_count,
             "ignored_area_px": self.ignored_area_px,
             "min_area_px": self.min_area_px,
+            "dropped_slivers": self.dropped_slivers,
+            "dropped_sliver_area_px": self.dropped_sliver_area_px,
+            "min_length_px": self.min_length_px,
+            "bridged_gaps": self.bridged_gaps,
+            "gap_px": self.gap_px,
             "mm_per_px": self.mm_per_px,
         }
         return self._mm(row, ("total_length_px", "max_width_px"))

@@ -71,6 +71,13 @@ function show(card, result) {
   if (m.ignored_count) {
     row(summary, ["Specks ignored", `${m.ignored_count} (under ${m.min_area_px} px)`], true);
   }
+  if (m.dropped_slivers) {
+    row(summary, ["Slivers dropped", `${m.dropped_slivers} (under ${m.min_length_px} px long)`],
+      true);
+  }
+  if (m.bridged_gaps) {
+    row(summary, ["Gaps bridged", `${m.bridged_gaps} (up to ${m.gap_px} px)`], true);
+  }
   row(summary, ["Image", `${result.width} × ${result.height} px`], true);
 
   const cracks = $(".cracks tbody", card);
