@@ -43,6 +43,15 @@ def edge_weight(size: int, *, taper_start: bool, taper_end: bool) -> Tensor:
     return rise * fall
 
 
+AUTO_SHORT_SIDE = 2.0  # `auto` scale: the model sees a short side of at most this many windows
+
+
+def auto_scale(height: int, width: int, window: int, scale: float = 1.0) -> float:
+    """`scale`, reduced so the short side is at most AUTO_SHORT_SIDE windows: a 4000x3000 phone
+    photo shows cracks many times wider than the ~window-sized training images did."""
+    return min(scale, AUTO_SHORT_SIDE * window / min(height, width))
+
+
 def _check_config(kw: dict, path) -> None:
     """The inference settings read from a checkpoint's config, or a CrackSegError naming it."""
     from crackseg.errors import CrackSegError
@@ -68,7 +77,10 @@ def _check_config(kw: dict, path) -> None:
 
 
 class Predictor:
-    """Owns inference-time state: model, normalisation, window, scale, TTA."""
+    """Owns inference-time state: model, normalisation, window, scale, TTA.
+
+    `scale` resizes every image for the model (a checkpoint's default: how training resized its
+    images); with `auto`, a large image is downscaled further (`auto_scale`)."""
 
     def __init__(
         self,
@@ -79,6 +91,7 @@ class Predictor:
         std,
         device: str | torch.device = "cpu",
         scale: float = 1.0,
+        auto: bool = False,
         overlap: bool = True,
         tta: bool = False,
         amp_dtype: torch.dtype | None = None,
@@ -92,6 +105,7 @@ class Predictor:
             )
         self.model = model.eval().to(device)
         self.window, self.scale, self.overlap, self.tta = window, scale, overlap, tta
+        self.auto = auto  # per image: `auto_scale` of `scale`
         self.mean, self.std, self.device = mean, std, torch.device(device)
         self.amp_dtype, self.tiles_per_batch = amp_dtype, tiles_per_batch
         self.channels_last = channels_last
@@ -151,7 +165,7 @@ class Predictor:
         The model sees the images resized by `scale` (default: the predictor's own), e.g. a
         smaller one to bound the work on a large photo; logits come back at (H, W)."""
         H, W = images.shape[-2:]
-        scale = self.scale if scale is None else scale
+        scale = self.scale_for(H, W) if scale is None else scale
         x = images.to(self.device)
         if scale != 1.0:
             size = (max(1, round(H * scale)), max(1, round(W * scale)))
@@ -164,6 +178,10 @@ class Predictor:
         if logits.shape[-2:] != (H, W):
             logits = F.interpolate(logits, size=(H, W), mode="bilinear", align_corners=False)
         return logits
+
+    def scale_for(self, height: int, width: int) -> float:
+        """The scale an image of this size is predicted at."""
+        return auto_scale(height, width, self.window, self.scale) if self.auto else self.scale
 
     def __call__(self, images: Tensor) -> Tensor:
         return self.logits(images)

@@ -27,24 +27,60 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
     """Files, folders (their images, sorted) and glob patterns -> image paths; unmatched inputs
     are an error that names them. A folder named like an image (`x.jpg/`) inside a searched folder
     is listed too, so that it is reported rather than silently passed over."""
-    paths: list[Path] = []
+    return [path for path, _ in _expand(inputs)]
+
+
+def _expand(inputs: list[str]) -> list[tuple[Path, Path]]:
+    """(image path, its name for outputs) per image: a folder's images keep their sub-folder
+    relative to it (`a/x`), a file or glob match is named by its stem."""
+    paths: list[tuple[Path, Path]] = []
     for spec in inputs:
         p = Path(spec)
         if p.is_dir():
             found = sorted(
                 q for q in p.rglob("*") if is_image_file(q) and (q.is_file() or q.is_dir())
             )
-            found = [q for q in found if q.is_file() or not _has_images(q)]
+            found = [(q, q.relative_to(p).with_suffix("")) for q in found
+                     if q.is_file() or not _has_images(q)]  # fmt: skip
             if not found and is_image_file(p):
-                found = [p]  # `x.jpg` given by name is a folder: reported when read
+                found = [(p, Path(p.stem))]  # `x.jpg` given by name is a folder: reported when read
         elif p.is_file():
-            found = [p]
+            found = [(p, Path(p.stem))]
         else:
-            found = sorted(Path(q) for q in glob.glob(spec, recursive=True) if Path(q).is_file())
+            matches = sorted(Path(q) for q in glob.glob(spec, recursive=True) if Path(q).is_file())
+            found = [(q, Path(q.stem)) for q in matches]
         if not found:
             raise CrackSegError(f"{spec}: no such image file, folder or matching pattern")
         paths += found
     return paths
+
+
+def output_names(inputs: list[str]) -> list[tuple[Path, str]]:
+    """(image path, unique output name) per image, so that no output overwrites another.
+
+    Names are `x` for a file, `sub/x` for an image in a sub-folder of a folder input. Where
+    two different images would still share a name (`x.jpg` and `x.png`, or `a/x.jpg` and
+    `b/x.jpg` given as files), each gets its extension (`x_jpg`), then a number (`x_jpg-2`).
+    The same file given twice is predicted once."""
+    pairs, seen = [], set()
+    for path, name in _expand(inputs):
+        if path.resolve() not in seen:
+            seen.add(path.resolve())
+            pairs.append((path, name.as_posix()))
+    counts: dict[str, int] = {}
+    for _, name in pairs:
+        counts[name.casefold()] = counts.get(name.casefold(), 0) + 1
+    named, taken = [], set()
+    for path, name in pairs:
+        if counts[name.casefold()] > 1:
+            name = f"{name}_{path.suffix.lstrip('.')}"
+        unique, n = name, 1
+        while unique.casefold() in taken:
+            n += 1
+            unique = f"{name}-{n}"
+        taken.add(unique.casefold())
+        named.append((path, unique))
+    return named
 
 
 def _has_images(folder: Path) -> bool:
@@ -78,10 +114,15 @@ def predict_files(
     threshold: float = DEFAULT_THRESHOLD,
     measure: bool = False,
     mm_per_px: float | None = None,
+    gap_px: float | None = None,
+    min_length_px: float | None = None,
     on_skip: Callable[[Path, str], None] | None = None,
 ) -> list[dict]:
-    """For each image write <stem>_mask.png (0/255), <stem>_prob.png (0-255) and
-    <stem>_overlay.png; with `measure`, also <stem>_width.png and crack measurements.
+    """For each image write <name>_mask.png (0/255), <name>_prob.png (0-255) and
+    <name>_overlay.png; with `measure`, also <name>_width.png and crack measurements
+    (`gap_px`, `min_length_px`: see `measure_cracks`). Names come from `output_names`: an
+    image in a sub-folder of a folder input is written to the same sub-folder of `out`, and
+    no two images share a name.
 
     An unreadable image raises CrackSegError, or with `on_skip` is passed to
     `on_skip(path, message)` and skipped. predictions.json lists the images written (it is not
@@ -91,7 +132,7 @@ def predict_files(
         raise CrackSegError(f"--out {out}: is a file, not a folder. Choose a folder.")
     out.mkdir(parents=True, exist_ok=True)
     results = []
-    for path in expand_inputs(inputs):
+    for path, name in output_names(inputs):
         try:
             image = _read(path)  # (H, W, 3) uint8
         except CrackSegError as err:
@@ -101,17 +142,20 @@ def predict_files(
             continue
         probs = predictor.predict_probs(image)  # (H, W)
         preds = (probs >= threshold).astype(np.uint8)
-        stem = path.stem
-        Image.fromarray(preds * 255).save(out / f"{stem}_mask.png")
-        Image.fromarray((probs * 255).round().astype(np.uint8)).save(out / f"{stem}_prob.png")
-        save_png(overlay(image, preds), out / f"{stem}_overlay.png")
-        row = {"image": str(path), "mask": str(out / f"{stem}_mask.png"),
+        stem = out / name  # `sub/x` keeps the input's sub-folder
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(preds * 255).save(f"{stem}_mask.png")
+        Image.fromarray((probs * 255).round().astype(np.uint8)).save(f"{stem}_prob.png")
+        save_png(overlay(image, preds), f"{stem}_overlay.png")
+        row = {"image": str(path), "mask": f"{stem}_mask.png",
                "crack_fraction": float(preds.mean())}  # fmt: skip
         if measure:
             from crackseg.measure import measure_cracks, width_overlay
 
-            report = measure_cracks(preds, mm_per_px=mm_per_px)
-            save_png(width_overlay(image, preds, report), out / f"{stem}_width.png")
+            counting = {"gap_px": gap_px, "min_length_px": min_length_px}
+            counting = {k: v for k, v in counting.items() if v is not None}  # else the defaults
+            report = measure_cracks(preds, mm_per_px=mm_per_px, **counting)
+            save_png(width_overlay(image, preds, report), f"{stem}_width.png")
             row["measurements"] = report.to_dict()
         results.append(row)
     if results:

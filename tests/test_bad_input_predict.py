@@ -141,6 +141,12 @@ BAD_FLAGS = [
     (["--measure", "--mm-per-px", "inf"], "--mm-per-px"),
     (["--mm-per-px", "0.1"], "add --measure"),
     (["--threshold", "abc"], "--threshold"),  # argparse: exit 2, its own usage line
+    (["--scale", "0"], "--scale"),
+    (["--scale", "-1"], "--scale"),
+    (["--scale", "big"], "--scale"),
+    (["--scale", "inf"], "--scale"),
+    (["--gap-px", "-1"], "--gap-px"),
+    (["--min-length", "nan"], "--min-length"),
 ]
 
 
@@ -202,6 +208,7 @@ def test_a_checkpoint_with_bad_inference_settings_is_one_line(tmp_path, capsys, 
         (["--mm-per-px", "-1"], "--mm-per-px must be a positive number"),
         (["--max-upload-mb", "0"], "--max-upload-mb"),
         (["--max-megapixels", "inf"], "--max-megapixels"),
+        (["--scale", "0"], "--scale must be auto or a number"),
     ],
 )
 def test_serve_checks_its_flags_like_predict(tmp_path, capsys, checkpoint, flags, word):
@@ -258,3 +265,38 @@ def test_a_checkpoint_without_normalisation_uses_imagenet_stats_as_explain_does(
     assert (predictor.mean, predictor.std) == (IMAGENET_MEAN, IMAGENET_STD)
     result = predict(capsys, ckpt, good_folder(tmp_path / "images"), "--out", tmp_path / "o")
     assert result.code == 0, result.err
+
+
+def test_images_sharing_a_name_never_overwrite_each_other(tmp_path, capsys, checkpoint):
+    """Nested folders with the same file name, and x.png next to x.jpg: every image gets its
+    own outputs (sub-folders are kept), and predictions.json points at each one."""
+    root = tmp_path / "photos"
+    for sub, seed in (("a", 1), ("b", 2), ("", 3)):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(good_image(seed)).save(root / sub / "x.png")
+    Image.fromarray(good_image(4)).save(root / "x.jpg")
+    result = predict(capsys, checkpoint, root, "--out", tmp_path / "o", "--threshold", "0.5")
+    assert result.code == 0, result.err
+    rows = json.loads((tmp_path / "o" / "predictions.json").read_text())
+    masks = [row["mask"] for row in rows]
+    assert len(rows) == 4 and len(set(masks)) == 4
+    for row in rows:
+        assert row["mask"].endswith("_mask.png") and Image.open(row["mask"]).size == (48, 40)
+    assert (tmp_path / "o" / "a" / "x_mask.png").is_file()
+    assert (tmp_path / "o" / "b" / "x_mask.png").is_file()
+    assert {
+        (tmp_path / "o" / "x_png_mask.png").is_file(),
+        (tmp_path / "o" / "x_jpg_mask.png").is_file(),
+    } == {True}
+
+
+def test_same_named_files_given_one_by_one_get_distinct_outputs(tmp_path, capsys, checkpoint):
+    for sub, seed in (("a", 1), ("b", 2)):
+        (tmp_path / sub).mkdir()
+        Image.fromarray(good_image(seed)).save(tmp_path / sub / "x.png")
+    a, b = tmp_path / "a" / "x.png", tmp_path / "b" / "x.png"
+    result = predict(capsys, checkpoint, a, b, a, "--out", tmp_path / "o")
+    assert result.code == 0, result.err
+    rows = json.loads((tmp_path / "o" / "predictions.json").read_text())
+    assert [r["image"] for r in rows] == [str(a), str(b)]  # the repeated file is predicted once
+    assert len({r["mask"] for r in rows}) == 2

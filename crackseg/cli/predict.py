@@ -31,17 +31,50 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-overlap", action="store_true", help="tile without overlap (faster)")
     p.add_argument("--measure", action="store_true", help="also measure length/width of each crack")
     p.add_argument("--mm-per-px", type=float, help="physical scale for --measure (> 0)")
+    add_scale_option(p)
+    from crackseg.cli.measure import add_counting_options
+
+    add_counting_options(p)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
+
+
+def add_scale_option(p: argparse.ArgumentParser) -> None:
+    """--scale: a factor, or `auto` (the default) for large photos; shared with serve."""
+    p.add_argument("--scale", default="auto", metavar="F|auto",
+                   help="resize each image by F for the model (masks come back at full size); "
+                   "auto (default): the run's own scale, and a photo whose short side is over "
+                   "2 training windows (832 px at 416) is downscaled to that, as its cracks are "
+                   "wider than the training images' ones")  # fmt: skip
+
+
+def scale_settings(value: str) -> dict:
+    """Predictor keywords for --scale: {"auto": True} or {"scale": F}; CrackSegError if bad."""
+    import math
+
+    from crackseg.errors import CrackSegError
+
+    if value == "auto":
+        return {"auto": True}
+    try:
+        scale = float(value)
+    except ValueError:
+        scale = math.nan
+    if not (math.isfinite(scale) and 0 < scale <= 8):
+        raise CrackSegError(f"--scale must be auto or a number in (0, 8], got {value!r}")
+    return {"scale": scale}
 
 
 def check_options(args: argparse.Namespace) -> None:
     """Every option, before any work: one CrackSegError line for the first bad one."""
     from crackseg.cli.checks import check_positive, check_threshold
+    from crackseg.cli.measure import check_counting_options
     from crackseg.errors import CrackSegError
 
     check_threshold(args.threshold)
     check_positive(args.mm_per_px, "--mm-per-px", "millimetres per pixel")
+    scale_settings(args.scale)
+    check_counting_options(args)
     if args.mm_per_px is not None and not args.measure:
         raise CrackSegError("--mm-per-px sets the scale of measurements: add --measure")
 
@@ -56,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     total = len(expand_inputs(args.inputs))  # a wrong path fails before the model loads
     device = resolve_device(args.device)
     predictor = Predictor.from_checkpoint(args.checkpoint, device=device, tta=args.tta,
-                                          overlap=not args.no_overlap)  # fmt: skip
+                                          overlap=not args.no_overlap,
+                                          **scale_settings(args.scale))  # fmt: skip
     threshold = threshold_for(predictor, args.threshold, args.checkpoint)
     skipped = []
 
@@ -66,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
     results = predict_files(predictor, args.inputs, args.out, threshold=threshold,
                             measure=args.measure, mm_per_px=args.mm_per_px,
+                            gap_px=args.gap_px, min_length_px=args.min_length,
                             on_skip=skip)  # fmt: skip
     for r in results:
         line = f"{r['image']}: {r['crack_fraction']:.2%} crack pixels"

@@ -12,7 +12,8 @@ measurement table and a mask download. The API:
   curl http://127.0.0.1:8000/api/health
 Errors are 4xx JSON {"error": "..."}: 413 too large (bytes or pixels), 415 not an image, 422 corrupt
 image or missing field; 503 with a Retry-After header when --queue requests are already waiting.
-Photos over --predict-megapixels are downscaled for the model (the mask comes back at full size;
+--scale (default auto) resizes photos for the model as in `crackseg predict`; photos still over
+--predict-megapixels are downscaled further for the model (the mask comes back at full size;
 "predict_scale" in the answer says by how much). /api/health reports in_flight, queued and capacity.
 Binds to 127.0.0.1 (this machine only) unless --host says otherwise.
 """
@@ -43,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--queue", type=int, default=30,
                    help="requests that may wait for the model; more get 503 (default 30)")  # fmt: skip
     p.add_argument("--tta", action="store_true", help="average with a horizontally flipped pass")
+    from crackseg.cli.predict import add_scale_option
+
+    add_scale_option(p)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
 
@@ -57,6 +61,9 @@ def check_options(args: argparse.Namespace) -> None:
     check_positive(args.max_megapixels, "--max-megapixels", "decoded pixels per upload")
     check_positive(args.predict_megapixels, "--predict-megapixels", "pixels the model analyses")
     check_count(args.queue, "--queue", minimum=0)
+    from crackseg.cli.predict import scale_settings
+
+    scale_settings(args.scale)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,13 +78,15 @@ def run(args: argparse.Namespace) -> int:
             f"crackseg serve needs the 'serve' extra ({err.name} is missing): "
             "pip install 'crackseg[serve]'"
         ) from None
+    from crackseg.cli.predict import scale_settings
     from crackseg.engine.setup import resolve_device
     from crackseg.inference import Predictor
     from crackseg.predict import threshold_for
 
     sock = bind(args.host, args.port)  # before loading the model: a busy port fails fast
     predictor = Predictor.from_checkpoint(args.checkpoint, device=resolve_device(args.device),
-                                          tta=args.tta)  # fmt: skip
+                                          tta=args.tta,
+                                          **scale_settings(args.scale))  # fmt: skip
     limits = Limits(max_upload_bytes=max(1, int(args.max_upload_mb * 2**20)),
                     max_pixels=max(1, int(args.max_megapixels * 1e6)),
                     max_predict_pixels=max(1, int(args.predict_megapixels * 1e6)),

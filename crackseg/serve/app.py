@@ -95,7 +95,7 @@ class Analyser:
 
     def model_scale(self, height: int, width: int) -> float:
         """The predictor's scale, reduced so the model sees at most `max_predict_pixels`."""
-        own = self.predictor.scale
+        own = self.predictor.scale_for(height, width)
         budget = math.sqrt(self.limits.max_predict_pixels / (height * width))
         return min(own, budget)
 
