@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", help="a .ckpt from crackseg train, a bundle file or name "
+                   "(default: the bundled model, said in one line)")  # fmt: skip
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--threshold", type=float,
                    help="crack probability threshold in [0, 1] (default: the run's)")  # fmt: skip
@@ -46,6 +47,18 @@ def add_scale_option(p: argparse.ArgumentParser) -> None:
                    "auto (default): the run's own scale, and a photo whose short side is over "
                    "2 training windows (832 px at 416) is downscaled to that, as its cracks are "
                    "wider than the training images' ones")  # fmt: skip
+
+
+def model_to_load(checkpoint: str | None, command: str):
+    """--checkpoint as a path: given, a bundled model's name, or none (the bundled model, with
+    one line on stderr saying so); shared with serve."""
+    from crackseg.engine.checkpoint import resolve_model_ref
+    from crackseg.weights import resolve_checkpoint
+
+    resolved, note = resolve_checkpoint(checkpoint)
+    if note:
+        print(f"crackseg {command}: {note}", file=sys.stderr, flush=True)
+    return resolve_model_ref(resolved)
 
 
 def scale_settings(value: str) -> dict:
@@ -87,11 +100,12 @@ def run(args: argparse.Namespace) -> int:
 
     check_options(args)
     total = len(expand_inputs(args.inputs))  # a wrong path fails before the model loads
+    checkpoint = model_to_load(args.checkpoint, "predict")
     device = resolve_device(args.device)
-    predictor = Predictor.from_checkpoint(args.checkpoint, device=device, tta=args.tta,
+    predictor = Predictor.from_checkpoint(checkpoint, device=device, tta=args.tta,
                                           overlap=not args.no_overlap,
                                           **scale_settings(args.scale))  # fmt: skip
-    threshold = threshold_for(predictor, args.threshold, args.checkpoint)
+    threshold = threshold_for(predictor, args.threshold, checkpoint)
     skipped = []
 
     def skip(path, message: str) -> None:

@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", help="a .ckpt from crackseg train, a bundle file or name "
+                   "(default: the bundled model, said in one line)")  # fmt: skip
     p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
     p.add_argument("--port", type=int, default=8000, help="default 8000; 0 = any free port")
     p.add_argument("--threshold", type=float,
@@ -78,20 +79,21 @@ def run(args: argparse.Namespace) -> int:
             f"crackseg serve needs the 'serve' extra ({err.name} is missing): "
             "pip install 'crackseg[serve]'"
         ) from None
-    from crackseg.cli.predict import scale_settings
+    from crackseg.cli.predict import model_to_load, scale_settings
     from crackseg.engine.setup import resolve_device
     from crackseg.inference import Predictor
     from crackseg.predict import threshold_for
 
+    checkpoint = model_to_load(args.checkpoint, "serve")
     sock = bind(args.host, args.port)  # before loading the model: a busy port fails fast
-    predictor = Predictor.from_checkpoint(args.checkpoint, device=resolve_device(args.device),
+    predictor = Predictor.from_checkpoint(checkpoint, device=resolve_device(args.device),
                                           tta=args.tta,
                                           **scale_settings(args.scale))  # fmt: skip
     limits = Limits(max_upload_bytes=max(1, int(args.max_upload_mb * 2**20)),
                     max_pixels=max(1, int(args.max_megapixels * 1e6)),
                     max_predict_pixels=max(1, int(args.predict_megapixels * 1e6)),
                     queue=args.queue)  # fmt: skip
-    threshold = threshold_for(predictor, args.threshold, args.checkpoint)
+    threshold = threshold_for(predictor, args.threshold, checkpoint)
     app = create_app(predictor, threshold=threshold, mm_per_px=args.mm_per_px, limits=limits)
     health = app.state.analyser.health()
     print(f"crackseg serve: {url(sock)}/  ({health['model']} on {health['device']}, "
