@@ -1,5 +1,5 @@
 """Image reshapes as einops one-liners: tiling a photo into patches and back, grayscale,
-2x mean downsizing and side-by-side mosaics (used by tiled prediction and by reports).
+2x mean downsizing and side-by-side mosaics (used by reports and explain).
 
 Images are channels-last, `(H, W, C)` or `(H, W)`, as numpy arrays or torch tensors; the einops
 pattern in each function is its documentation. Any leading batch axes are not supported except
@@ -41,7 +41,7 @@ def _like(result, original):
 def tile(image, tile_h: int, tile_w: int):
     """Cut an image into tiles, row by row: (H, W, ...) -> (p1*p2, tile_h, tile_w, ...).
 
-    H and W must be multiples of the tile size (pad first, e.g. with the inference padding helper);
+    H and W must be multiples of the tile size (pad or crop first);
     `untile(tiles, p1=H // tile_h, p2=W // tile_w)` puts them back.
     """
     height, width = image.shape[:2]
