@@ -79,7 +79,7 @@ def bundled_section(demo_checkpoint, out: Path, *, photos, synthetic, count: int
     for item, sample, a, b in zip(items, CrackDataset(items, resize="native"), demo_preds,
                                   bundled_preds):  # fmt: skip
         image = item.load_image()  # (H, W, 3) uint8
-        cells += [caption(image, item.image.name), caption(overlay(image, sample["mask"].numpy(),
+        cells += [caption(image, item.image.stem[:14]), caption(overlay(image, sample["mask"].numpy(),
                   color=GT_RGB), "ground truth"), caption(overlay(image, a), "demo model"),
                   caption(overlay(image, b), bundled.name)]  # fmt: skip
     save_png(mosaic(cells, cols=4), out / "bundled.png")
