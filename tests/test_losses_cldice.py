@@ -4,9 +4,11 @@ broken ones (Dice prefers the opposite), stays finite without cracks and ignores
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from crackseg.errors import CrackSegError
 from crackseg.losses import ClDiceLoss, DiceLoss, build_loss, soft_skeleton
+from crackseg.losses.cldice import soft_dilate, soft_erode
 
 
 def _line(h=48, w=64, rows=(20, 27), cols=(8, 56)):
@@ -102,3 +104,16 @@ def test_spec_options_and_errors():
         with pytest.raises(CrackSegError, match="cldice") as info:
             build_loss({"cldice": options})
         assert fragment in str(info.value)
+
+
+def test_erosion_and_dilation_equal_the_papers_pooling_form():
+    x = torch.rand(2, 3, 17, 23, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    eroded = torch.minimum(
+        -F.max_pool2d(-x, (3, 1), stride=1, padding=(1, 0)),
+        -F.max_pool2d(-x, (1, 3), stride=1, padding=(0, 1)),
+    )
+    torch.testing.assert_close(soft_erode(x), eroded, rtol=0, atol=1e-12)
+    torch.testing.assert_close(soft_dilate(x), F.max_pool2d(x, 3, stride=1, padding=1))
+    x.requires_grad_()  # the autograd-friendly form gives the same values
+    torch.testing.assert_close(soft_erode(x), eroded, rtol=0, atol=1e-12)
+    torch.testing.assert_close(soft_dilate(x), F.max_pool2d(x, 3, stride=1, padding=1))

@@ -24,30 +24,59 @@ from crackseg.losses.terms import _check_inputs, _upcast
 DEFAULT_ITERATIONS = 10
 
 
+def _needs_grad(a: Tensor, b: Tensor) -> bool:
+    return torch.is_grad_enabled() and (a.requires_grad or b.requires_grad)
+
+
+def _min(a: Tensor, b: Tensor) -> Tensor:
+    """torch.minimum; under autograd as `a - relu(a - b)`, same values but a 2-op backward where
+    minimum's takes ~5 full-size ops on CPU (it splits ties). The skeleton calls it ~50 times."""
+    return a - F.relu(a - b) if _needs_grad(a, b) else torch.minimum(a, b)
+
+
+def _max(a: Tensor, b: Tensor) -> Tensor:
+    """torch.maximum, as `a + relu(b - a)` under autograd (see _min)."""
+    return a + F.relu(b - a) if _needs_grad(a, b) else torch.maximum(a, b)
+
+
 def soft_erode(x: Tensor) -> Tensor:
-    """Grey-level erosion with a 3x3 cross (min over the 4-neighbourhood); borders do not erode."""
-    vertical = -F.max_pool2d(-x, kernel_size=(3, 1), stride=1, padding=(1, 0))
-    horizontal = -F.max_pool2d(-x, kernel_size=(1, 3), stride=1, padding=(0, 1))
-    return torch.minimum(vertical, horizontal)
+    """Grey-level erosion of maps in [0, 1] with a 3x3 cross (min over the 4-neighbourhood).
+
+    Equals the paper's `-max_pool2d(-x)` with (3, 1) and (1, 3) windows, borders not eroding;
+    built from shifted views because stride-1 pooling of one channel is slow on CPU. Padding
+    with 1 (>= every value) leaves each border minimum unchanged.
+    """
+    p = F.pad(x, (1, 1, 1, 1), value=1.0)  # (B, C, H + 2, W + 2)
+    vertical = _min(p[..., :-2, 1:-1], p[..., 2:, 1:-1])
+    horizontal = _min(p[..., 1:-1, :-2], p[..., 1:-1, 2:])
+    return _min(_min(x, vertical), horizontal)
 
 
 def soft_dilate(x: Tensor) -> Tensor:
-    """Grey-level dilation with a 3x3 square (max over the 8-neighbourhood)."""
-    return F.max_pool2d(x, kernel_size=3, stride=1, padding=1)
+    """Grey-level dilation of maps in [0, 1] with a 3x3 square, as `max_pool2d(x, 3, 1, 1)`:
+    a row maximum then a column maximum (the square is separable), padded with 0."""
+    p = F.pad(x, (1, 1, 0, 0), value=0.0)  # (B, C, H, W + 2)
+    rows = _max(_max(p[..., :-2], p[..., 2:]), x)
+    p = F.pad(rows, (0, 0, 1, 1), value=0.0)  # (B, C, H + 2, W)
+    return _max(_max(p[..., :-2, :], p[..., 2:, :]), rows)
 
 
 def soft_skeleton(x: Tensor, iterations: int = DEFAULT_ITERATIONS) -> Tensor:
-    """Soft skeleton of maps in [0, 1]: what each erosion step removes that an opening cannot
-    restore, accumulated without double counting (the paper's Algorithm 1). Differentiable.
+    """Soft skeleton of maps in [0, 1] (the paper's Algorithm 1): at each erosion step, what an
+    opening cannot restore, accumulated without double counting. Differentiable.
+
+    The opening of step k erodes x_k into x_(k+1), which step k+1 needs anyway: each erosion is
+    computed once (the paper's code computes it twice).
 
     Shapes: x (B, C, H, W) -> (B, C, H, W).
     """
     if x.ndim != 4:
         raise ValueError(f"expected (B, C, H, W) maps, got shape {tuple(x.shape)}")
-    skeleton = F.relu(x - soft_dilate(soft_erode(x)))
+    eroded = soft_erode(x)
+    skeleton = F.relu(x - soft_dilate(eroded))
     for _ in range(iterations):
-        x = soft_erode(x)
-        delta = F.relu(x - soft_dilate(soft_erode(x)))
+        x, eroded = eroded, soft_erode(eroded)
+        delta = F.relu(x - soft_dilate(eroded))  # what opening x loses
         skeleton = skeleton + F.relu(delta - skeleton * delta)
     return skeleton
 
