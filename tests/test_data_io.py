@@ -38,7 +38,7 @@ def test_read_image_applies_exif_orientation(tmp_path):
     [
         (lambda p: p.write_bytes(b"not an image at all"), "not a readable image"),
         (lambda p: p.write_bytes(b""), "not a readable image"),
-        (lambda p: p.mkdir(), "cannot read image"),
+        (lambda p: p.mkdir(), "is a folder, not a file"),
     ],
 )
 def test_read_image_errors_name_the_file(tmp_path, make, expected):
