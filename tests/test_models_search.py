@@ -195,3 +195,29 @@ def test_explain_shows_the_hybrids_attention():
     assert tuple(expl.probs.shape) == (50, 70)
     ablation = crackseg.build_model("unet_cnn16_small", **TINY["unet_cnn16_small"])
     assert explain(ablation, image).kind == "saliency"
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("unet_vit_small", ["base_channels=4", "depth=2", "embed_dim=16", "num_heads=2",
+                            "transformer_depth=1"]),
+        ("segmenter_vit_tiny_convstem8_skip", ["embed_dim=16", "depth=1", "num_heads=2"]),
+    ],
+)  # fmt: skip
+def test_new_presets_train_and_reload_through_the_cli(synth_yaml, tmp_path, name, args):
+    """model_args reach the preset, and the checkpoint rebuilds the same net (load_model)."""
+    from crackseg.cli import main
+
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(synth_yaml), "--epochs", "1", "--out", str(out), "--model", name,
+            "--image-size", "64", "--batch-size", "4", "--workers", "0"]  # fmt: skip
+    for arg in args:
+        argv += ["--model-arg", arg]
+    assert main(argv) == 0
+    model = crackseg.load_model(out / "last.ckpt")
+    assert model.preset["name"] == name
+    n_blocks = len(model.blocks) if name.startswith("unet") else len(model.encoder.blocks)
+    assert n_blocks == 1
+    with torch.no_grad():
+        assert model.eval()(torch.randn(1, 3, 40, 56)).shape == (1, 2, 40, 56)
