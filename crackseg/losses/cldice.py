@@ -19,8 +19,8 @@ from crackseg.losses.terms import _check_inputs, _upcast
 
 # crack-seg train masks at 416 px (skeleton points, distance to the background, 266 images):
 # median 3.2 px, 90th percentile 7, 99th 12. One iteration peels about one pixel off each side,
-# so 10 iterations reach the centre line of ~98 % of the crack length (radius <= 10); wider parts are simply not
-# skeletonised (no wrong signal), and each iteration costs time.
+# so 10 iterations reach the centre line of ~98 % of the crack length (radius <= 10); wider parts
+# are simply not skeletonised (no wrong signal), and each iteration costs time.
 DEFAULT_ITERATIONS = 10
 
 
