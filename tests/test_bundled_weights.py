@@ -12,7 +12,7 @@ import crackseg
 from crackseg.engine.checkpoint import model_payload, save_checkpoint
 from crackseg.errors import CrackSegError
 from crackseg.models import build_model
-from crackseg.weights import ENV_DIR, bundled_models, resolve_checkpoint
+from crackseg.weights import bundled_models, resolve_checkpoint
 from crackseg.weights.bundle import write_bundle
 
 CONFIG = {"image_size": 64, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "lr": 1e-3}
@@ -23,14 +23,6 @@ def tiny_model(seed: int = 0):
     model = build_model("unet_small").eval()
     model.config = dict(CONFIG)
     return model
-
-
-@pytest.fixture
-def weights_dir(tmp_path, monkeypatch):
-    folder = tmp_path / "weights"
-    folder.mkdir()
-    monkeypatch.setenv(ENV_DIR, str(folder))
-    return folder
 
 
 def bundle(folder, name="crackseg-test-v1", *, dtype="fp16", threshold=0.7, **kw):

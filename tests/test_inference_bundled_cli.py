@@ -13,18 +13,9 @@ from cli_contract import assert_user_error, run_cli
 from PIL import Image
 
 from crackseg.models import build_model
-from crackseg.weights import ENV_DIR
 from crackseg.weights.bundle import write_bundle
 
 CONFIG = {"image_size": 64, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
-
-
-@pytest.fixture
-def weights_dir(tmp_path, monkeypatch):
-    folder = tmp_path / "weights"
-    folder.mkdir()
-    monkeypatch.setenv(ENV_DIR, str(folder))
-    return folder
 
 
 def bundle(folder, threshold=0.7):
