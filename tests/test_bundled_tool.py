@@ -9,6 +9,7 @@ import pytest
 import torch
 from cli_contract import assert_user_error, run_cli
 
+import crackseg
 from crackseg.engine.checkpoint import model_payload, save_checkpoint
 from crackseg.evaluate import evaluate_checkpoint
 from crackseg.models import build_model
@@ -126,3 +127,15 @@ def test_commands_without_checkpoint_or_bundle_say_what_to_do(synth_yaml, weight
     for argv in (["evaluate", "--data", synth_yaml], ["explain", image]):
         assert_user_error(run_cli(capsys, *argv), "no bundled model in this installation",
                           "--checkpoint")  # fmt: skip
+
+
+def test_fp16_overflow_falls_back_to_bf16_not_to_inf(synth_yaml, weights_dir, tmp_path):
+    torch.manual_seed(0)
+    model = build_model("unet_small")
+    model.up[0].convs[0][1].running_var.fill_(1e5)  # a trained BatchNorm can exceed fp16's 65504
+    payload = {**model_payload(model), "config": TRAIN_CONFIG, "epoch": 3}
+    ckpt = save_checkpoint(payload, tmp_path / "big.ckpt")
+    meta = bundle_checkpoint(ckpt, synth_yaml, name="big-v1", folder=weights_dir, log=lambda _: 0)
+    assert meta["dtype"] == "bf16" and "up.0.convs.0.1.running_var" in meta["dtype_note"]
+    loaded = crackseg.load_model("big-v1")
+    assert torch.isfinite(loaded.up[0].convs[0][1].running_var).all()

@@ -124,13 +124,19 @@ def bundle_checkpoint(
     log(f"calibrated threshold {threshold:.2f} (best F1 on {split}): float32 crack IoU "
         f"{fp32['crack_iou']:.4f}")  # fmt: skip
     kept, note = dtype, None
+    overflow = fp16_overflow(model) if dtype == "fp16" else None
+    if overflow:  # e.g. a BatchNorm running_var above 65504: bf16 has float32's range
+        note = f"fp16 cannot hold {overflow} (|value| > 65504): stored as bf16"
+        log(f"warning: {note}")
+        dtype = kept = "bf16"
     with tempfile.TemporaryDirectory() as tmp:
         trial = write_bundle(model, tmp, name, dtype=dtype, threshold=threshold)
         converted = _scores(trial, data, split, threshold, device)
     drop = fp32["crack_iou"] - converted["crack_iou"]
     if dtype != "fp32" and drop > MAX_IOU_DROP:
         kept, converted = "fp32", fp32
-        note = (f"{dtype} lost {drop:.4f} crack IoU (> {MAX_IOU_DROP}): kept float32 weights")  # fmt: skip
+        note = (f"{dtype} lost {drop:.4f} crack IoU (> {MAX_IOU_DROP}): kept float32 weights; "
+                f"{note or ''}").rstrip("; ")  # fmt: skip
         log(f"warning: {note}")
     else:
         log(f"{dtype} crack IoU {converted['crack_iou']:.4f} (float32 {fp32['crack_iou']:.4f})")
@@ -162,3 +168,12 @@ def bundle_checkpoint(
     log(f"wrote {path} ({meta['size_bytes'] / 2**20:.2f} MB, {kept}) and {path.with_suffix('.json')}"
         f" in {time.perf_counter() - start:.0f} s")  # fmt: skip
     return meta
+
+
+def fp16_overflow(model) -> str | None:
+    """The first floating tensor of `model`'s state dict whose finite values overflow float16."""
+    for key, value in model.state_dict().items():
+        finite = value.is_floating_point() and bool(value.isfinite().all())
+        if finite and not value.to(torch.float16).isfinite().all():
+            return key
+    return None
