@@ -190,8 +190,6 @@ class Predictor:
         """One uint8 RGB image (H, W, 3) -> crack probability (H, W) float32 in [0, 1]."""
         from crackseg.metrics import probs_from_logits
 
-        if not image.flags.writeable:  # e.g. np.asarray of a PIL image: torch wants a copy
-            image = image.copy()
         x = image_to_tensor(image)  # (1, 3, H, W) in [0, 1]
         logits = self.logits(normalize(x, self.mean, self.std), scale=scale)
         return probs_from_logits(logits)[0].numpy()

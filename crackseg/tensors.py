@@ -28,8 +28,13 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
 
 
 def image_to_tensor(image: np.ndarray, device: torch.device | str | None = None) -> Tensor:
-    """uint8 RGB (H, W, 3) -> float32 (1, 3, H, W) in [0, 1] on `device`."""
-    chw = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)  # (3, H, W)
+    """uint8 RGB (H, W, 3) -> float32 (1, 3, H, W) in [0, 1] on `device`.
+
+    Read-only arrays (e.g. `np.asarray` of a PIL image) are copied: torch warns on them."""
+    image = np.ascontiguousarray(image)
+    if not image.flags.writeable:
+        image = image.copy()
+    chw = torch.from_numpy(image).permute(2, 0, 1)  # (3, H, W)
     return chw.to(device)[None].float().div_(255.0)
 
 

@@ -61,7 +61,7 @@ def _as_image(image: np.ndarray) -> np.ndarray:
             f"explain expects a uint8 RGB image (H, W, 3), got {image.dtype} {image.shape}; "
             "read files with crackseg.data.read_image"
         )
-    return image if image.flags.writeable else image.copy()  # torch warns on read-only arrays
+    return image
 
 
 def _device(model: nn.Module) -> torch.device:
