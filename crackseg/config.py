@@ -40,6 +40,14 @@ class TrainConfig:
     model: str = option("unet_small", "model preset (see `crackseg models`)")
     model_args: dict = option({}, "preset overrides, e.g. {depth: 6}")
     pretrained: str | None = option(None, "timm ViT weights (.safetensors/.pth) for the encoder")
+    init: str | None = option(
+        None,
+        "start from the weights of a crackseg checkpoint or bundled model (same preset; a new "
+        "optimiser and schedule): fine-tuning, or a longer run that continues a shorter one",
+    )
+    extra_data: list[str] = option(
+        [], "more datasets whose train split joins --data's train (validation stays on --data)"
+    )
     out: str = option("runs/train", "run folder (default runs/<model>, numbered if it exists)")
     epochs: int = option(20, "number of epochs")
     batch_size: int = option(8, "images per batch (per process under torchrun)")
@@ -147,6 +155,17 @@ def _problems(c: TrainConfig) -> typing.Iterator[tuple[str, str]]:
             yield key, f"unknown {key} {getattr(c, key)!r}; expected one of {', '.join(allowed)}"
     if c.pretrained is not None and not Path(c.pretrained).is_file():
         yield "pretrained", "file not found"
+    if c.init is not None:
+        from crackseg.engine.checkpoint import resolve_model_ref
+
+        try:
+            if not resolve_model_ref(c.init).is_file():
+                yield "init", "no such checkpoint file"
+        except CrackSegError as err:
+            yield "init", str(err)
+    for extra in c.extra_data:
+        if not Path(extra).expanduser().exists():
+            yield "extra_data", f"{extra}: no such file or folder"
     try:
         build_loss(c.loss, class_weights=c.class_weights)
     except (CrackSegError, ValueError) as err:

@@ -11,11 +11,14 @@ import pytest
 from cli_contract import assert_user_error, run_cli, run_cli_process, written_results
 from torch.utils.data import DataLoader, Dataset
 
+from crackseg import weights
 from crackseg.cli import user_message
 from crackseg.errors import CrackSegError
 
 TINY = ["--image-size", "64", "--batch-size", "2", "--workers", "0", "--epochs", "1",
         "--model", "unet_small"]  # fmt: skip
+
+BUNDLED = weights.default_model().name  # a hybrid: its weights cannot start a unet_small
 
 # (extra flags, words the error line must contain)
 BAD_FLAGS = [
@@ -59,6 +62,10 @@ BAD_FLAGS = [
     (["--augment", "max"], ["--augment max", "strong"]),
     (["--model", "resnet"], ["--model resnet", "unknown model 'resnet'"]),
     (["--pretrained", "missing.pth"], ["--pretrained missing.pth", "not found"]),
+    (["--init", "missing.ckpt"], ["--init missing.ckpt", "no such checkpoint"]),
+    (["--init", "nosuchmodel"], ["--init nosuchmodel", "neither a checkpoint file nor a bundled"]),
+    (["--init", BUNDLED], [f"--init {BUNDLED}", "do not fit --model unet_small"]),
+    (["--extra-data", "missing_dir"], ["--extra-data missing_dir", "no such file or folder"]),
     (["--model-arg", "depth"], ["--model-arg 'depth'", "KEY=VALUE"]),
     (["--model-arg", "nosuch=1"], ["unet_small", "nosuch"]),
     (["--device", "tpu"], ["--device", "tpu"]),

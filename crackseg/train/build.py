@@ -15,7 +15,7 @@ from crackseg.data import CrackDataset, build_dataset, load_index
 from crackseg.data.holdout import with_holdout
 from crackseg.data.preflight import check_training_data
 from crackseg.engine import distributed as dist
-from crackseg.engine.checkpoint import read_checkpoint
+from crackseg.engine.checkpoint import load_model, read_checkpoint
 from crackseg.engine.ema import ModelEMA
 from crackseg.engine.loop import Inputs, Optimisation
 from crackseg.engine.schedule import TimeBudget, lr_at
@@ -112,6 +112,14 @@ def build_data(config: TrainConfig, session: Session) -> Data:
         index = with_holdout(index, seed=config.seed)
     summary = check_training_data(index, ["train", config.val_split],
                                   allow_bad_labels=config.allow_bad_labels)  # fmt: skip
+    for extra in config.extra_data:  # each source checked as `data inspect` would, then joined
+        extra_index = load_index(extra)
+        summary += check_training_data(extra_index, ["train"],
+                                       allow_bad_labels=config.allow_bad_labels)  # fmt: skip
+        index.splits["train"] = index.splits["train"] + extra_index.split("train")
+    if config.extra_data:
+        summary.append(f"training on {len(index.splits['train'])} items from "
+                       f"{1 + len(config.extra_data)} datasets")  # fmt: skip
     if session.main:  # the counts and problems `data inspect` shows, notes included
         print("\n".join(summary), flush=True)
     train_set = build_dataset(index, "train", image_size=config.image_size,
@@ -136,6 +144,8 @@ def build_run(config: TrainConfig, session: Session) -> Run:
     device = session.device
     model = create_model(config.model, image_size=config.image_size, model_args=config.model_args,
                          pretrained=config.pretrained)  # fmt: skip
+    if config.init:
+        init_weights(model, config.init, config.model)
     check_class_weights(config, model)
     check_memory(model, config, pixels=training_pixels(config, data.train_set.items),
                  device=device)  # fmt: skip
@@ -173,6 +183,22 @@ def build_run(config: TrainConfig, session: Session) -> Run:
                           device=device, scale=data.scale, amp_dtype=session.amp_dtype,
                           channels_last=config.channels_last)  # fmt: skip
     return Run(config, session, data, model, optim, inputs, steps_per_epoch, predictor, budget)
+
+
+def init_weights(model: nn.Module, ref: str, preset: str) -> None:
+    """--init: copy the weights of a checkpoint or bundled model of the same architecture."""
+    try:
+        source = load_model(ref)
+    except CrackSegError as err:
+        raise CrackSegError(f"--init {ref}: {err}") from None
+    try:
+        model.load_state_dict(source.state_dict())
+    except RuntimeError as err:
+        reason = " ".join(str(err).split())[:160]
+        raise CrackSegError(
+            f"--init {ref}: its weights do not fit --model {preset} ({reason}); give a "
+            "checkpoint of the same preset and model args"
+        ) from None
 
 
 def time_budget(config: TrainConfig, session: Session, warmup_steps: int) -> TimeBudget | None:

@@ -1,0 +1,38 @@
+"""Training from more than one dataset (--extra-data) and from another run's weights (--init)."""
+
+import json
+
+import torch
+from test_train import TINY
+
+from crackseg.cli import main
+from crackseg.data import synthesize
+from crackseg.engine.checkpoint import read_checkpoint
+
+
+def test_extra_data_joins_the_train_split_and_validates_on_data_alone(synth_yaml, tmp_path, capsys):
+    extra = synthesize(tmp_path / "extra", 12, seed=5, image_size=64, splits=(1.0, 0.0, 0.0))
+    alone, joined = tmp_path / "alone", tmp_path / "joined"
+    args = ["train", "--data", str(synth_yaml), "--epochs", "1", *TINY]
+    assert main([*args, "--out", str(alone)]) == 0
+    assert main([*args, "--out", str(joined), "--extra-data", str(extra)]) == 0
+    out = capsys.readouterr().out
+    assert "training on 28 items from 2 datasets" in out  # 16 synth train + 12 extra
+    steps = [json.loads((r / "summary.json").read_text())["last"]["step"] for r in (alone, joined)]
+    assert steps == [4, 7]  # batches of 4: 16 items, then 28
+    ckpt = read_checkpoint(joined / "last.ckpt")
+    assert ckpt["config"]["extra_data"] == [str(extra)]
+
+
+def test_init_starts_from_the_given_weights(synth_yaml, tmp_path):
+    first, frozen, fresh = tmp_path / "first", tmp_path / "frozen", tmp_path / "fresh"
+    args = ["train", "--data", str(synth_yaml), "--epochs", "1", *TINY]
+    assert main([*args, "--out", str(first)]) == 0
+    start = str(first / "last.ckpt")
+    # a learning rate of ~0 leaves the --init weights as they were; without --init they differ
+    assert main([*args, "--out", str(frozen), "--init", start, "--lr", "1e-12"]) == 0
+    assert main([*args, "--out", str(fresh), "--lr", "1e-12", "--seed", "1"]) == 0
+    weights = {r: read_checkpoint(r / "last.ckpt")["state_dict"] for r in (first, frozen, fresh)}
+    key = next(k for k in weights[first] if k.endswith("weight") and weights[first][k].ndim == 4)
+    assert torch.allclose(weights[frozen][key], weights[first][key], atol=1e-6)
+    assert not torch.allclose(weights[fresh][key], weights[first][key], atol=1e-3)
