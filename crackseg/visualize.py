@@ -36,14 +36,20 @@ def overlay(
     """
     if image.shape[:2] != mask.shape[:2]:
         raise ValueError(f"image is {image.shape[:2]} but mask is {mask.shape[:2]}")
-    out = image.astype(np.float32)  # (H, W, 3), a copy
+    out = np.array(image, dtype=np.uint8)  # (H, W, 3), a copy; only blended pixels go float
     hit, ignored = mask == CRACK, mask == IGNORE_INDEX
-    out[hit] = (1 - alpha) * out[hit] + alpha * np.asarray(color, np.float32)
+    out[hit] = _blend(out[hit], color, alpha)
     if ignore_color is None:
-        out[ignored] *= 0.5
+        out[ignored] = (out[ignored].astype(np.float32) * 0.5).astype(np.uint8)
     else:
-        out[ignored] = (1 - alpha) * out[ignored] + alpha * np.asarray(ignore_color, np.float32)
-    return out.clip(0, 255).astype(np.uint8)
+        out[ignored] = _blend(out[ignored], ignore_color, alpha)
+    return out
+
+
+def _blend(pixels: np.ndarray, color, alpha: float) -> np.ndarray:
+    """uint8 pixels (N, 3) blended towards `color` in float32, truncated back to uint8."""
+    mixed = (1 - alpha) * pixels.astype(np.float32) + alpha * np.asarray(color, np.float32)
+    return mixed.clip(0, 255).astype(np.uint8)
 
 
 def caption(image: np.ndarray, text: str, *, scale: float | None = None) -> np.ndarray:
