@@ -2,17 +2,24 @@
 
 A batch never stops at one bad image: with `on_skip`, each unreadable file (empty, truncated, not
 an image, a decompression bomb, a folder with an image's name) is reported and skipped, and the
-rest is written as usual.
+rest is written as usual. With `processes` > 1, images are shared out to that many processes
+(spawned, each with its own copy of the predictor and an equal share of the torch threads); the
+outputs are the same files with the same bytes.
 """
 
 from __future__ import annotations
 
 import glob
 import json
-from collections.abc import Callable
+import multiprocessing
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from itertools import repeat
 from pathlib import Path
 
+import cv2
 import numpy as np
+import torch
 from PIL import Image
 
 from crackseg.conventions import DEFAULT_THRESHOLD, resolve_threshold
@@ -20,7 +27,11 @@ from crackseg.data import read_image
 from crackseg.data.io import is_image_file
 from crackseg.errors import CrackSegError
 from crackseg.inference import Predictor
-from crackseg.visualize import overlay, save_png
+from crackseg.visualize import overlay
+
+PNG_LEVEL = (
+    1  # zlib level of the written PNGs: a 12 MP overlay takes 2 s at 1, 6.9 s at 6 (+16 % size)
+)
 
 
 def expand_inputs(inputs: list[str]) -> list[Path]:
@@ -117,6 +128,7 @@ def predict_files(
     gap_px: float | None = None,
     min_length_px: float | None = None,
     on_skip: Callable[[Path, str], None] | None = None,
+    processes: int = 1,
 ) -> list[dict]:
     """For each image write <name>_mask.png (0/255), <name>_prob.png (0-255) and
     <name>_overlay.png; with `measure`, also <name>_width.png and crack measurements
@@ -126,38 +138,97 @@ def predict_files(
 
     An unreadable image raises CrackSegError, or with `on_skip` is passed to
     `on_skip(path, message)` and skipped. predictions.json lists the images written (it is not
-    written when every image failed)."""
+    written when every image failed), in input order whatever `processes` is."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise CrackSegError(f"--out {out}: is a file, not a folder. Choose a folder.")
     out.mkdir(parents=True, exist_ok=True)
+    named = output_names(inputs)
+    settings = {"threshold": threshold, "measure": measure, "mm_per_px": mm_per_px,
+                "gap_px": gap_px, "min_length_px": min_length_px}  # fmt: skip
+    if processes > 1 and len(named) > 1:
+        outcomes = _in_processes(predictor, named, out, settings, processes)
+    else:
+        outcomes = (predict_one(predictor, path, name, out, **settings) for path, name in named)
     results = []
-    for path, name in output_names(inputs):
-        try:
-            image = _read(path)  # (H, W, 3) uint8
-        except CrackSegError as err:
+    for (path, _), outcome in zip(named, outcomes, strict=True):
+        if isinstance(outcome, str):  # the image could not be read
             if on_skip is None:
-                raise
-            on_skip(path, str(err))
+                raise CrackSegError(outcome)
+            on_skip(path, outcome)
             continue
-        probs = predictor.predict_probs(image)  # (H, W)
-        preds = (probs >= threshold).astype(np.uint8)
-        stem = out / name  # `sub/x` keeps the input's sub-folder
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(preds * 255).save(f"{stem}_mask.png")
-        Image.fromarray((probs * 255).round().astype(np.uint8)).save(f"{stem}_prob.png")
-        save_png(overlay(image, preds), f"{stem}_overlay.png")
-        row = {"image": str(path), "mask": f"{stem}_mask.png",
-               "crack_fraction": float(preds.mean())}  # fmt: skip
-        if measure:
-            from crackseg.measure import measure_cracks, width_overlay
-
-            counting = {"gap_px": gap_px, "min_length_px": min_length_px}
-            counting = {k: v for k, v in counting.items() if v is not None}  # else the defaults
-            report = measure_cracks(preds, mm_per_px=mm_per_px, **counting)
-            save_png(width_overlay(image, preds, report), f"{stem}_width.png")
-            row["measurements"] = report.to_dict()
-        results.append(row)
+        results.append(outcome)
     if results:
         (out / "predictions.json").write_text(json.dumps(results, indent=2))
     return results
+
+
+def predict_one(
+    predictor: Predictor,
+    path: Path,
+    name: str,
+    out: Path,
+    *,
+    threshold: float,
+    measure: bool = False,
+    mm_per_px: float | None = None,
+    gap_px: float | None = None,
+    min_length_px: float | None = None,
+) -> dict | str:
+    """Predict one image and write its PNGs; its predictions.json row, or the message saying
+    why it could not be read."""
+    try:
+        image = _read(path)  # (H, W, 3) uint8
+    except CrackSegError as err:
+        return str(err)
+    probs = predictor.predict_probs(image)  # (H, W) float32
+    preds = (probs >= threshold).astype(np.uint8)
+    prob8 = cv2.convertScaleAbs(probs, alpha=255.0)  # == (probs * 255).round(), no float copy
+    del probs
+    stem = out / name  # `sub/x` keeps the input's sub-folder
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    _save_png(preds * np.uint8(255), f"{stem}_mask.png")
+    _save_png(prob8, f"{stem}_prob.png")
+    _save_png(overlay(image, preds), f"{stem}_overlay.png")
+    row = {"image": str(path), "mask": f"{stem}_mask.png", "crack_fraction": float(preds.mean())}
+    if measure:
+        from crackseg.measure import measure_cracks, width_overlay
+
+        counting = {"gap_px": gap_px, "min_length_px": min_length_px}
+        counting = {k: v for k, v in counting.items() if v is not None}  # else the defaults
+        report = measure_cracks(preds, mm_per_px=mm_per_px, **counting)
+        _save_png(width_overlay(image, preds, report), f"{stem}_width.png")
+        row["measurements"] = report.to_dict()
+    return row
+
+
+def _save_png(array: np.ndarray, path: str) -> None:
+    Image.fromarray(array).save(path, compress_level=PNG_LEVEL)
+
+
+_worker_predictor: Predictor | None = None  # set in each worker process by `_start_worker`
+
+
+def _start_worker(predictor: Predictor, threads: int) -> None:
+    global _worker_predictor
+    torch.set_num_threads(threads)
+    _worker_predictor = predictor
+
+
+def _worker_predict(path: Path, name: str, out: Path, settings: dict) -> dict | str:
+    return predict_one(_worker_predictor, path, name, out, **settings)
+
+
+def _in_processes(
+    predictor: Predictor, named: list[tuple[Path, str]], out: Path, settings: dict, processes: int
+) -> Iterator[dict | str]:
+    """`predict_one`'s outcomes in input order, computed by `processes` spawned workers that
+    share this process's torch threads; pending images are dropped if the caller stops early."""
+    threads = max(1, torch.get_num_threads() // processes)
+    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start_worker, initargs=(predictor, threads))  # fmt: skip
+    try:
+        paths, names = zip(*named, strict=True)
+        yield from pool.map(_worker_predict, paths, names, repeat(out), repeat(settings))
+    finally:
+        pool.shutdown(cancel_futures=True)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+OVERLAPS = ("none", "quarter", "half")  # crackseg.inference.OVERLAPS (not imported: fast --help)
+DEFAULT_OVERLAP = "quarter"  # crackseg.inference.DEFAULT_OVERLAP
+
 EPILOG = """\
 Exit status: 0 when every image was predicted; 1 when some images could not be read (each is
 reported on its own line and skipped, the others are written, predictions.json lists them);
@@ -18,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="segment cracks in images, folders or globs",
         description="Images larger than the training size are tiled with overlap and blended; "
         "smaller ones go through one forward pass. Writes <name>_mask.png (0/255), "
-        "<name>_prob.png, <name>_overlay.png and predictions.json.",
+        "<name>_prob.png, <name>_overlay.png and predictions.json, and says how many images "
+        "per second it predicted.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -29,7 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float,
                    help="crack probability threshold in [0, 1] (default: the run's)")  # fmt: skip
     p.add_argument("--tta", action="store_true", help="average with a horizontally flipped pass")
-    p.add_argument("--no-overlap", action="store_true", help="tile without overlap (faster)")
+    p.add_argument("--overlap", default=DEFAULT_OVERLAP, metavar="none|quarter|half",
+                   help="how much of a window neighbouring tiles share on a large image "
+                   f"(default {DEFAULT_OVERLAP}; half: ~2x the windows of quarter; see "
+                   "benchmarks/tiling_overlap.py)")  # fmt: skip
+    p.add_argument("--no-overlap", action="store_true", help="same as --overlap none")
     p.add_argument("--measure", action="store_true", help="also measure length/width of each crack")
     p.add_argument("--mm-per-px", type=float, help="physical scale for --measure (> 0)")
     add_scale_option(p)
@@ -37,7 +45,29 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     add_counting_options(p)
     p.add_argument("--device", default="auto")
+    add_precision_option(p)
+    p.add_argument("--processes", type=int, default=1, metavar="N",
+                   help="predict with N processes sharing the torch threads (default 1); the "
+                   "outputs are the same")  # fmt: skip
     p.set_defaults(func=run)
+
+
+def add_precision_option(p: argparse.ArgumentParser) -> None:
+    """--precision: shared with evaluate."""
+    p.add_argument("--precision", default="auto", metavar="auto|fp32|bf16",
+                   help="auto (default): bf16 autocast on a CPU with native bf16 (AVX512-BF16 "
+                   "or AMX; ~2x faster, same crack IoU: benchmarks/bf16_inference.py) or a "
+                   "CUDA GPU with bf16, else fp32")  # fmt: skip
+
+
+def precision_amp(value: str) -> str:
+    """--precision as an `amp` spec of `resolve_amp` (auto, none, bf16); CrackSegError if bad."""
+    from crackseg.errors import CrackSegError
+
+    specs = {"auto": "auto", "fp32": "none", "bf16": "bf16"}
+    if value not in specs:
+        raise CrackSegError(f"--precision must be auto, fp32 or bf16, got {value!r}")
+    return specs[value]
 
 
 def add_scale_option(p: argparse.ArgumentParser) -> None:
@@ -88,12 +118,21 @@ def check_options(args: argparse.Namespace) -> None:
     check_positive(args.mm_per_px, "--mm-per-px", "millimetres per pixel")
     scale_settings(args.scale)
     check_counting_options(args)
+    precision_amp(args.precision)
+    if args.overlap not in OVERLAPS:
+        raise CrackSegError(f"--overlap must be none, quarter or half, got {args.overlap!r}")
+    if args.no_overlap and args.overlap not in ("none", DEFAULT_OVERLAP):
+        raise CrackSegError(f"--no-overlap contradicts --overlap {args.overlap}: give one")
+    if args.processes < 1:
+        raise CrackSegError(f"--processes must be a whole number >= 1, got {args.processes}")
     if args.mm_per_px is not None and not args.measure:
         raise CrackSegError("--mm-per-px sets the scale of measurements: add --measure")
 
 
 def run(args: argparse.Namespace) -> int:
-    from crackseg.engine.setup import resolve_device
+    import time
+
+    from crackseg.engine.setup import resolve_amp, resolve_device
     from crackseg.errors import CrackSegError
     from crackseg.inference import Predictor
     from crackseg.predict import expand_inputs, predict_files, threshold_for
@@ -102,8 +141,10 @@ def run(args: argparse.Namespace) -> int:
     total = len(expand_inputs(args.inputs))  # a wrong path fails before the model loads
     checkpoint = model_to_load(args.checkpoint, "predict")
     device = resolve_device(args.device)
+    amp_dtype = resolve_amp(precision_amp(args.precision), device)
+    overlap = "none" if args.no_overlap else args.overlap
     predictor = Predictor.from_checkpoint(checkpoint, device=device, tta=args.tta,
-                                          overlap=not args.no_overlap,
+                                          overlap=overlap, amp_dtype=amp_dtype,
                                           **scale_settings(args.scale))  # fmt: skip
     threshold = threshold_for(predictor, args.threshold, checkpoint)
     skipped = []
@@ -112,10 +153,12 @@ def run(args: argparse.Namespace) -> int:
         skipped.append(path)
         print(f"crackseg predict: skipped {message}", file=sys.stderr, flush=True)
 
+    start = time.perf_counter()
     results = predict_files(predictor, args.inputs, args.out, threshold=threshold,
                             measure=args.measure, mm_per_px=args.mm_per_px,
                             gap_px=args.gap_px, min_length_px=args.min_length,
-                            on_skip=skip)  # fmt: skip
+                            on_skip=skip, processes=args.processes)  # fmt: skip
+    seconds = time.perf_counter() - start
     for r in results:
         line = f"{r['image']}: {r['crack_fraction']:.2%} crack pixels"
         if "measurements" in r:
@@ -124,6 +167,9 @@ def run(args: argparse.Namespace) -> int:
             length = m.get(f"total_length_{unit}")
             line += f", {m['count']} cracks, total length {length} {unit}"
         print(line)
+    if results:
+        print(f"predicted {len(results)} images in {seconds:.1f} s "
+              f"({len(results) / max(seconds, 1e-9):.2f} images/s)")  # fmt: skip
     if not skipped:
         print(f"wrote {len(results)} x (mask, prob, overlay) PNGs to {args.out}")
         return 0
