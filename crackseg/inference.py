@@ -151,10 +151,12 @@ class Predictor:
             self.model = self.model.to(memory_format=torch.channels_last)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, *, device="cpu", **overrides) -> Predictor:
-        from crackseg.engine.checkpoint import load_model
+    def from_checkpoint(cls, path: str | Path, *, device="cpu", backend: str = "torch",
+                        **overrides) -> Predictor:  # fmt: skip
+        """`backend` "onnxruntime": `path` is a file from crackseg export (`crackseg.deploy`)."""
+        from crackseg.deploy import load_for_inference
 
-        model = load_model(path, device=device)
+        model = load_for_inference(path, backend=backend, device=device)
         cfg = model.config
         kw = dict(window=cfg.get("image_size", 416), mean=cfg.get("mean") or IMAGENET_MEAN,
                   std=cfg.get("std") or IMAGENET_STD,

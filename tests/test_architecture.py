@@ -26,6 +26,7 @@ FORBIDDEN = {
     "crackseg.data": ("crackseg.engine", "crackseg.train", "crackseg.cli", "crackseg.models"),
     "crackseg.engine": ("crackseg.train", "crackseg.config", "crackseg.cli"),
     "crackseg.metrics": ("crackseg.engine", "crackseg.train", "crackseg.cli", "crackseg.data"),
+    "crackseg.deploy": ("crackseg.inference", "crackseg.train", "crackseg.cli"),
 }
 
 

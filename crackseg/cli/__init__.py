@@ -14,7 +14,8 @@ import sys
 from crackseg.errors import CrackSegError
 
 # (module under crackseg.cli, in the order shown by --help)
-COMMANDS = ["train", "evaluate", "predict", "models", "data", "measure", "explain", "demo", "serve"]
+COMMANDS = ["train", "evaluate", "predict", "models", "data", "measure", "explain", "demo", "serve",
+            "export"]  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -49,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     add_scale_option(p)
     p.add_argument("--device", default="auto")
+    from crackseg.cli.backend import add_backend_option
+
+    add_backend_option(p)
     p.set_defaults(func=run)
 
 
@@ -63,8 +66,10 @@ def check_options(args: argparse.Namespace) -> None:
     check_positive(args.predict_megapixels, "--predict-megapixels", "pixels the model analyses")
     check_count(args.queue, "--queue", minimum=0)
     from crackseg.cli.predict import scale_settings
+    from crackseg.deploy.backends import check_backend
 
     scale_settings(args.scale)
+    check_backend(args.checkpoint, args.backend)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     checkpoint = model_to_load(args.checkpoint, "serve")
     sock = bind(args.host, args.port)  # before loading the model: a busy port fails fast
     predictor = Predictor.from_checkpoint(checkpoint, device=resolve_device(args.device),
-                                          tta=args.tta,
+                                          tta=args.tta, backend=args.backend,
                                           **scale_settings(args.scale))  # fmt: skip
     limits = Limits(max_upload_bytes=max(1, int(args.max_upload_mb * 2**20)),
                     max_pixels=max(1, int(args.max_megapixels * 1e6)),

@@ -119,8 +119,8 @@ class VisionTransformer(nn.Module):
         """(bottom, right) zero padding so that patches of the embedding's stride cover the input."""
         P, stride = self.patch_size, self.patch_embed.stride
 
-        def fit(n: int) -> int:
-            return P + -(-max(n - P, 0) // stride) * stride
+        def fit(n: int) -> int:  # P + ceil((n - P) / stride) * stride, with no negative floor
+            return P + (max(n - P, 0) + stride - 1) // stride * stride  # division: ONNX truncates
 
         return fit(height) - height, fit(width) - width
 
