@@ -87,3 +87,10 @@ def test_precision_names_map_to_autocast_dtypes():
 def test_the_cli_offers_the_inference_overlaps_and_default():
     assert tuple(OVERLAPS) == cli_predict.OVERLAPS
     assert cli_predict.DEFAULT_OVERLAP == DEFAULT_OVERLAP
+
+
+def test_evaluate_rejects_a_bad_precision_before_any_work(tmp_path, capsys):
+    result = run_cli(capsys, "evaluate", "--data", tmp_path / "none.yaml", "--precision", "fp64",
+                     "--out", tmp_path / "eval")  # fmt: skip
+    assert_user_error(result, "--precision", "fp64")
+    assert not (tmp_path / "eval").exists()

@@ -6,6 +6,8 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from crackseg.cli.predict import add_precision_option
+
     p = sub.add_parser(
         "evaluate",
         help="measure a checkpoint on a dataset split",
@@ -27,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tta", action="store_true", help="average with a horizontally flipped pass")
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=4)
+    add_precision_option(p)
     p.add_argument("--workers", type=int, default=1)
     p.set_defaults(func=run)
 
@@ -35,11 +38,13 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
+    from crackseg.cli.predict import precision_amp
     from crackseg.engine.checkpoint import resolve_model_ref
     from crackseg.evaluate import evaluate_checkpoint
     from crackseg.metrics import format_table
     from crackseg.weights import resolve_checkpoint
 
+    amp = precision_amp(args.precision)  # a bad value fails before any work
     checkpoint, note = resolve_checkpoint(args.checkpoint)
     if note:
         print(f"crackseg evaluate: {note}", file=sys.stderr)
@@ -49,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or default_out or checkpoint.parent / f"eval_{args.split}"
     result = evaluate_checkpoint(checkpoint, args.data, split=args.split, device=args.device,
                                  batch_size=args.batch_size, workers=args.workers, tta=args.tta,
-                                 threshold=args.threshold, tolerance_px=args.tolerance, out=out)  # fmt: skip
+                                 threshold=args.threshold, tolerance_px=args.tolerance, out=out,
+                                 amp=amp)  # fmt: skip
     for warning in result["warnings"]:
         print(f"crackseg evaluate: warning: {warning}", file=sys.stderr)
     if args.json:
