@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_counting_options(p)
     p.add_argument("--device", default="auto")
     add_precision_option(p)
+    from crackseg.cli.backend import add_backend_option
+
+    add_backend_option(p)
     p.add_argument("--processes", type=int, default=1, metavar="N",
                    help="predict with N processes sharing the torch threads (default 1); the "
                    "outputs are the same")  # fmt: skip
@@ -119,6 +122,9 @@ def check_options(args: argparse.Namespace) -> None:
     scale_settings(args.scale)
     check_counting_options(args)
     precision_amp(args.precision)
+    from crackseg.deploy.backends import check_backend
+
+    check_backend(args.checkpoint, args.backend)
     if args.overlap not in OVERLAPS:
         raise CrackSegError(f"--overlap must be none, quarter or half, got {args.overlap!r}")
     if args.no_overlap and args.overlap not in ("none", DEFAULT_OVERLAP):
@@ -145,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
     overlap = "none" if args.no_overlap else args.overlap
     predictor = Predictor.from_checkpoint(checkpoint, device=device, tta=args.tta,
                                           overlap=overlap, amp_dtype=amp_dtype,
+                                          backend=args.backend,
                                           **scale_settings(args.scale))  # fmt: skip
     threshold = threshold_for(predictor, args.threshold, checkpoint)
     skipped = []
