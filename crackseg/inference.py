@@ -117,7 +117,8 @@ class Predictor:
 
     `scale` resizes every image for the model (a checkpoint's default: how training resized its
     images); with `auto`, a large image is downscaled further (`auto_scale`). `overlap`: see
-    `window_starts`; `amp_dtype`: autocast dtype (bf16) or None for fp32."""
+    `window_starts`; `amp_dtype`: autocast dtype (bf16) or None for fp32; `tiles_per_batch`:
+    windows per forward pass (default 1 on CPU, 8 on a GPU)."""
 
     def __init__(
         self,
@@ -132,9 +133,14 @@ class Predictor:
         overlap: bool | float | str = DEFAULT_OVERLAP,
         tta: bool = False,
         amp_dtype: torch.dtype | None = None,
-        tiles_per_batch: int = 8,
+        tiles_per_batch: int | None = None,
         channels_last: bool = False,
     ):
+        device = torch.device(device)
+        if tiles_per_batch is None:  # on CPU, 8 tiles of 416 px a batch were slower per tile
+            # than 1 (bundled model, 1 thread: bf16 357 vs 298 ms, fp32 657 vs 482) and peaked
+            # 430 MB higher; a GPU wants batches
+            tiles_per_batch = 8 if device.type == "cuda" else 1
         if window < 1 or tiles_per_batch < 1 or not scale > 0:
             raise ValueError(
                 f"window and tiles_per_batch must be >= 1 and scale > 0, got window={window}, "
@@ -144,7 +150,7 @@ class Predictor:
         self.window, self.scale, self.tta = window, scale, tta
         self.overlap = overlap_fraction(overlap)
         self.auto = auto  # per image: `auto_scale` of `scale`
-        self.mean, self.std, self.device = mean, std, torch.device(device)
+        self.mean, self.std, self.device = mean, std, device
         self.amp_dtype, self.tiles_per_batch = amp_dtype, tiles_per_batch
         self.channels_last = channels_last
         if channels_last:

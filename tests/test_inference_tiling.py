@@ -147,3 +147,10 @@ def test_a_photo_goes_through_as_normalised_tiles_and_one_crack_map(num_classes)
         tiler.logits(normalize(x.float() / 255, IMAGENET_MEAN, IMAGENET_STD))
     )
     np.testing.assert_allclose(probs, reference[0].numpy(), atol=1e-5)
+
+
+def test_on_cpu_tiles_go_one_at_a_time_unless_asked():
+    model = InputRecorder(2).eval()
+    predictor(model, window=32).predict_probs(np.zeros((70, 100, 3), dtype=np.uint8))
+    assert {shape[0] for _, shape in model.inputs} == {1}
+    assert predictor(model, window=32, tiles_per_batch=3).tiles_per_batch == 3
