@@ -59,7 +59,8 @@ def add_precision_option(p: argparse.ArgumentParser) -> None:
     """--precision: shared with evaluate."""
     p.add_argument("--precision", default="auto", metavar="auto|fp32|bf16",
                    help="auto (default): bf16 autocast on a CPU with native bf16 (AVX512-BF16 "
-                   "or AMX; ~2x faster, same crack IoU: benchmarks/bf16_inference.py) or a "
+                   "or AMX; measured 1.6-1.8x faster at the same crack IoU: "
+                   "benchmarks/bf16_inference.py) or a "
                    "CUDA GPU with bf16, else fp32")  # fmt: skip
 
 
