@@ -38,8 +38,8 @@ def check_backend(checkpoint: str | Path | None, backend: str) -> None:
         )
     if backend == "torch" and is_onnx_path(checkpoint):
         raise CrackSegError(
-            f"{checkpoint}: an exported ONNX model, which --backend torch cannot run; "
-            "add --backend onnxruntime"
+            f"{checkpoint}: an exported ONNX model, which PyTorch cannot load; predict and serve "
+            "run it with --backend onnxruntime"
         )
 
 
