@@ -164,33 +164,40 @@ def predict_files(
 
 
 def predict_one(
-    predictor: Predictor,
-    path: Path,
-    name: str,
-    out: Path,
+    predictor: Predictor, path: Path, name: str, out: Path, *, threshold: float, **measuring
+) -> dict | str:
+    """Predict one image and write its PNGs (`write_outputs`); its predictions.json row, or the
+    message saying why it could not be read."""
+    try:
+        image = _read(path)  # (H, W, 3) uint8
+    except CrackSegError as err:
+        return str(err)
+    row = write_outputs(image, predictor.predict_probs(image), out / name, threshold=threshold,
+                        **measuring)  # fmt: skip
+    return {"image": str(path), **row}
+
+
+def write_outputs(
+    image: np.ndarray,
+    probs: np.ndarray,
+    stem: Path,
     *,
     threshold: float,
     measure: bool = False,
     mm_per_px: float | None = None,
     gap_px: float | None = None,
     min_length_px: float | None = None,
-) -> dict | str:
-    """Predict one image and write its PNGs; its predictions.json row, or the message saying
-    why it could not be read."""
-    try:
-        image = _read(path)  # (H, W, 3) uint8
-    except CrackSegError as err:
-        return str(err)
-    probs = predictor.predict_probs(image)  # (H, W) float32
+) -> dict:
+    """<stem>_mask.png, _prob.png, _overlay.png (and _width.png with `measure`) of an image
+    (H, W, 3) uint8 and its crack probabilities (H, W) float32; the row for predictions.json."""
     preds = (probs >= threshold).astype(np.uint8)
     prob8 = cv2.convertScaleAbs(probs, alpha=255.0)  # == (probs * 255).round(), no float copy
-    del probs
-    stem = out / name  # `sub/x` keeps the input's sub-folder
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    del probs  # the caller passes its map on: freed before the overlay is drawn
+    stem.parent.mkdir(parents=True, exist_ok=True)  # `sub/x` keeps the input's sub-folder
     _save_png(preds * np.uint8(255), f"{stem}_mask.png")
     _save_png(prob8, f"{stem}_prob.png")
     _save_png(overlay(image, preds), f"{stem}_overlay.png")
-    row = {"image": str(path), "mask": f"{stem}_mask.png", "crack_fraction": float(preds.mean())}
+    row = {"mask": f"{stem}_mask.png", "crack_fraction": float(preds.mean())}
     if measure:
         from crackseg.measure import measure_cracks, width_overlay
 
