@@ -16,10 +16,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import importlib
 import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
@@ -29,7 +31,9 @@ import bench_timing as bt
 import torch
 
 import crackseg
-import crackseg.models.attention as attention_module
+
+# the module itself: `crackseg.models.attention` as an attribute is the function it re-exports
+attention_module = importlib.import_module("crackseg.models.attention")
 
 HERE = Path(__file__).resolve()
 
@@ -99,55 +103,53 @@ def train_call(r: bt.Runner, dtype: str, *, context=contextlib.nullcontext):
     return call
 
 
-def experiments(model, args: argparse.Namespace, dtypes: list[str]) -> list[dict]:
-    """(option, setting, {variant: call}) triples, the baseline first in each."""
+def compile_variant(r: bt.Runner, dtype: str) -> tuple[dict, Callable[[], None] | None]:
+    """torch.compile of the inference forward: its compile time (first call minus an eager
+    call) and the compiled call, or the error when compiling fails on this build."""
+    eager = infer_call(r, dtype)
+    eager()
+    start = time.perf_counter()
+    eager()
+    eager_s = time.perf_counter() - start
+    compiled_r = copy.copy(r)
+    compiled_r.model = torch.compile(r.model)
+    call = infer_call(compiled_r, dtype)
+    try:
+        start = time.perf_counter()
+        call()
+    except Exception as err:  # any backend failure is the finding to report
+        return {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:300]}"}, None
+    return {"compile_s": time.perf_counter() - start - eager_s}, call
+
+
+def settings(model, args: argparse.Namespace, dtypes: list[str]) -> list[dict]:
+    """Per setting, the baseline and one variant per option, to be timed interleaved."""
     size, b_inf, b_tr, n_all = args.size, args.infer_batch, args.train_batch, args.threads
     nhwc_i, nchw_i = (runner(model, batch=b_inf, size=size, channels_last=c) for c in (True, False))
-    nhwc_t, nchw_t = (runner(model, batch=b_tr, size=size, channels_last=c) for c in (True, False))
     out = []
     for dtype in dtypes:
-        out.append(("attention: explicit formula vs fused SDPA", f"inference {dtype} b{b_inf}",
-                    {"fused SDPA": infer_call(nhwc_i, dtype),
-                     "explicit": infer_call(nhwc_i, dtype, context=formula_attention)}))  # fmt: skip
-        out.append(("memory format: NCHW vs channels_last", f"inference {dtype} b{b_inf}",
-                    {"channels_last": infer_call(nhwc_i, dtype), "NCHW": infer_call(nchw_i, dtype)}))  # fmt: skip
-        out.append(("grad mode: inference_mode vs no_grad", f"inference {dtype} b{b_inf}",
-                    {"no_grad": infer_call(nhwc_i, dtype),
-                     "inference_mode": infer_call(nhwc_i, dtype, grad_mode=torch.inference_mode)}))  # fmt: skip
-        if not args.quick:
-            out.append(("attention: explicit formula vs fused SDPA", f"training {dtype} b{b_tr}",
-                        {"fused SDPA": train_call(nhwc_t, dtype),
-                         "explicit": train_call(nhwc_t, dtype, context=formula_attention)}))  # fmt: skip
-            out.append(("memory format: NCHW vs channels_last", f"training {dtype} b{b_tr}",
-                        {"channels_last": train_call(nhwc_t, dtype), "NCHW": train_call(nchw_t, dtype)}))  # fmt: skip
+        variants = {"baseline": infer_call(nhwc_i, dtype),
+                    "explicit attention": infer_call(nhwc_i, dtype, context=formula_attention),
+                    "NCHW": infer_call(nchw_i, dtype),
+                    "inference_mode": infer_call(nhwc_i, dtype, grad_mode=torch.inference_mode)}  # fmt: skip
         if n_all > 1:
-            one = partial(threads, 1)
-            out.append(("threads: 1 vs all", f"inference {dtype} b{b_inf}",
-                        {f"{n_all} threads": infer_call(nhwc_i, dtype),
-                         "1 thread": infer_call(nhwc_i, dtype, context=one)}))  # fmt: skip
-    return [{"option": o, "setting": s, "variants": v} for o, s, v in out]
-
-
-def compiled(model, args: argparse.Namespace, dtype: str) -> dict:
-    """torch.compile of the inference forward: compile time (first call minus an eager call)
-    and the speed-up of later calls, or the error when compiling fails on this build."""
-    r = runner(model, batch=args.infer_batch, size=args.size, channels_last=True)
-    eager = infer_call(r, dtype)
-    try:
-        compiled_model = torch.compile(r.model)
-        compiled_r = copy.copy(r)
-        compiled_r.model = compiled_model
-        start = time.perf_counter()
-        infer_call(compiled_r, dtype)()
-        first = time.perf_counter() - start
-    except Exception as err:  # any backend failure is the finding to report
-        return {"option": "torch.compile", "setting": f"inference {dtype} b{args.infer_batch}",
-                "error": f"{type(err).__name__}: {str(err).splitlines()[0][:300]}"}  # fmt: skip
-    times = compare({"eager": eager, "compiled": infer_call(compiled_r, dtype)}, args.repeats)
-    eager_s = statistics.median(times["eager"])
-    return {"option": "torch.compile", "setting": f"inference {dtype} b{args.infer_batch}",
-            "compile_s": first - eager_s, "times_ms": {k: [t * 1e3 for t in v] for k, v in times.items()},
-            "speedup": eager_s / statistics.median(times["compiled"])}  # fmt: skip
+            variants["1 thread"] = infer_call(nhwc_i, dtype, context=partial(threads, 1))
+        compiled = {}
+        if not args.no_compile:
+            compiled, call = compile_variant(nhwc_i, dtype)
+            if call is not None:
+                variants["torch.compile"] = call
+        out.append({"setting": f"inference {dtype} b{b_inf}", "variants": variants,
+                    "compile": compiled})  # fmt: skip
+    if args.quick:
+        return out
+    nhwc_t, nchw_t = (runner(model, batch=b_tr, size=size, channels_last=c) for c in (True, False))
+    for dtype in dtypes:
+        variants = {"baseline": train_call(nhwc_t, dtype),
+                    "explicit attention": train_call(nhwc_t, dtype, context=formula_attention),
+                    "NCHW": train_call(nchw_t, dtype)}  # fmt: skip
+        out.append({"setting": f"training {dtype} b{b_tr}", "variants": variants})
+    return out
 
 
 def markdown(report: dict) -> str:
@@ -155,27 +157,47 @@ def markdown(report: dict) -> str:
     lines = ["# CPU options for the bundled model, A/B in one process", "",
              f"{mc['date']} on {mc['cpu_model']} ({mc['threads']} torch threads), torch "
              f"{report['versions']['torch']}, commit {mc['git_commit']}; {s['size']}x{s['size']}, "
-             f"median of {s['repeats']} interleaved calls after a warm-up"
-             + (", QUICK (smoke test, not for quoting)" if s["quick"] else "") + ".",
+             f"median of {s['repeats']} interleaved calls (training: {s['train_repeats']}) after a "
+             "warm-up" + (", QUICK (smoke test, not for quoting)" if s["quick"] else "") + ".",
              "Baseline: as `crackseg predict` runs it (channels_last, no_grad, all threads, "
-             "fused SDPA). Speed-up = baseline time / variant time (> 1: the variant is faster).",
-             "", "| option | setting | baseline ms | variant | variant ms | speed-up |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+             "fused SDPA); each variant changes one of these. Speed-up = baseline time / variant "
+             "time (> 1: the variant is faster).",
+             "", "| setting | baseline ms | variant | variant ms | speed-up |",
+             "|---|---|---|---|---|"]  # fmt: skip
     for r in report["results"]:
-        if r["option"] == "torch.compile":
-            continue
-        (base, tb), (var, tv) = r["median_ms"].items()
-        lines.append(f"| {r['option']} | {r['setting']} | {tb:.1f} | {var} | {tv:.1f} | "
-                     f"{tb / tv:.2f}x |")  # fmt: skip
-    for c in report["compile"]:
-        if "error" in c:
-            lines.append(f"| torch.compile | {c['setting']} | - | compiled | failed: "
-                         f"{c['error']} | - |")  # fmt: skip
-        else:
-            e, v = (statistics.median(c["times_ms"][k]) for k in ("eager", "compiled"))
-            lines.append(f"| torch.compile (compile {c['compile_s']:.0f} s) | {c['setting']} | "
-                         f"{e:.1f} | compiled | {v:.1f} | {c['speedup']:.2f}x |")  # fmt: skip
+        base = r["median_ms"]["baseline"]
+        for name, ms in r["median_ms"].items():
+            if name != "baseline":
+                lines.append(f"| {r['setting']} | {base:.1f} | {name} | {ms:.1f} | "
+                             f"{base / ms:.2f}x |")  # fmt: skip
+    for r in report["results"]:
+        if "compile_s" in r.get("compile", {}):
+            lines.append(f"\ntorch.compile, {r['setting']}: compile time {r['compile']['compile_s']:.0f} s "
+                         "(first call minus an eager call, cold cache).")  # fmt: skip
+        elif "error" in r.get("compile", {}):
+            lines.append(f"\ntorch.compile, {r['setting']}: failed: {r['compile']['error']}")
+    if s["threads"] < 2:
+        lines.append("\n1 thread vs all: not measured (this process may use 1 CPU).")
     return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> dict:
+    probe = bt.bf16_probe()
+    dtypes = ["fp32", "bf16"] if probe["native"] else ["fp32"]
+    model = crackseg.load_model()
+    results = []
+    for exp in settings(model, args, dtypes):
+        repeats = args.train_repeats if exp["setting"].startswith("training") else args.repeats
+        times = compare(exp.pop("variants"), repeats)
+        exp["median_ms"] = {k: statistics.median(v) * 1e3 for k, v in times.items()}
+        exp["times_ms"] = {k: [t * 1e3 for t in v] for k, v in times.items()}
+        results.append(exp)
+        print(f"{exp['setting']}: {exp['median_ms']}", file=sys.stderr, flush=True)
+    settings_used = {"size": args.size, "repeats": args.repeats, "quick": args.quick,
+                     "train_repeats": args.train_repeats, "threads": args.threads,
+                     "infer_batch": args.infer_batch, "train_batch": args.train_batch, "bf16": probe}  # fmt: skip
+    return {"machine": bt.machine(), "versions": {"torch": torch.__version__},
+            "settings": settings_used, "results": results}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,30 +206,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=416)
     p.add_argument("--infer-batch", type=int, default=1)
     p.add_argument("--train-batch", type=int, default=8)
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=5, help="timed inference calls per variant")
+    p.add_argument("--train-repeats", type=int, default=3, help="timed training steps per variant")
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     p.add_argument("--out", type=Path, default=HERE.parent / "results")
     args = p.parse_args(argv)
     if args.quick:
-        args.repeats = 2
+        args.repeats = args.train_repeats = 2
     torch.set_num_threads(args.threads)
-    probe = bt.bf16_probe()
-    dtypes = ["fp32", "bf16"] if probe["native"] else ["fp32"]
-    model = crackseg.load_model()
-    results = []
-    for exp in experiments(model, args, dtypes):
-        times = compare(exp.pop("variants"), args.repeats)
-        exp["median_ms"] = {k: statistics.median(v) * 1e3 for k, v in times.items()}
-        exp["times_ms"] = {k: [t * 1e3 for t in v] for k, v in times.items()}
-        results.append(exp)
-        print(f"{exp['option']}, {exp['setting']}: {exp['median_ms']}", file=sys.stderr, flush=True)
-    compile_rows = [] if args.no_compile else [compiled(model, args, d) for d in dtypes]
-    report = {"machine": bt.machine(), "versions": {"torch": torch.__version__},
-              "settings": {"size": args.size, "repeats": args.repeats, "quick": args.quick,
-                           "infer_batch": args.infer_batch, "train_batch": args.train_batch,
-                           "bf16": probe},
-              "results": results, "compile": compile_rows}  # fmt: skip
+    # a cold inductor cache, so the compile time is what a first run pays
+    with tempfile.TemporaryDirectory(prefix="bench-options-inductor-") as cache:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+        report = run(args)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench_options.json").write_text(json.dumps(report, indent=1) + "\n")
     text = markdown(report)

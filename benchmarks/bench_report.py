@@ -124,8 +124,9 @@ def markdown(report: dict) -> str:
             else f"; batches above {min(s['batches'])} for the target pairs only (--all-batches for all)"
         )
         + (", QUICK (smoke test, not for quoting)" if s["quick"] else "")
-        + ".",
-        f"Peers: {s['peers']}. bf16: oneDNN native bf16 {'yes' if bf16['native'] else 'NO'}, "
+        + f"; the run took {s.get('wall_s', 0) / 60:.1f} min.",
+        f"Peers: {s['peers']}. bf16: native (AVX512-BF16/AMX, as `--amp auto` decides) "
+        f"{'yes' if bf16['native'] else 'NO'}, oneDNN bf16 {'yes' if bf16['onednn_bf16'] else 'no'}, "
         f"1024^2 matmul bf16/fp32 speed-up {bf16['matmul_speedup']:.2f}x"
         + ("" if "bf16" in s["dtypes"] else " (bf16 not timed: no native support)")
         + ".",

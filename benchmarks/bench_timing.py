@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from crackseg.engine.profile import count_flops, count_parameters
+from crackseg.engine.setup import cpu_has_fast_bf16
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16}
 
@@ -80,8 +81,9 @@ def model_cost(model: nn.Module, size: int) -> dict:
 
 
 def bf16_probe() -> dict:
-    """Whether oneDNN has native bf16 on this CPU, and a 1024^2 matmul's bf16/fp32 speed-up."""
-    supported = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)()
+    """Native bf16 as crackseg's `--amp auto` decides it (AVX512-BF16 or AMX in /proc/cpuinfo),
+    whether oneDNN takes bf16 here at all, and a 1024^2 matmul's bf16/fp32 speed-up."""
+    onednn = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)()
     a = torch.randn(1024, 1024)
     speed = {}
     for name, x in (("fp32", a), ("bf16", a.bfloat16())):
@@ -90,7 +92,8 @@ def bf16_probe() -> dict:
         for _ in range(5):
             x @ x
         speed[name] = time.perf_counter() - start
-    return {"native": bool(supported), "matmul_speedup": speed["fp32"] / speed["bf16"]}
+    return {"native": cpu_has_fast_bf16(), "onednn_bf16": bool(onednn),
+            "matmul_speedup": speed["fp32"] / speed["bf16"]}  # fmt: skip
 
 
 def rss_mib() -> float:

@@ -97,3 +97,42 @@ def test_target_status_follows_the_numbers(report_module):
     assert {(r["model"], r["mode"], r["dtype"]) for r in ratios} == {
         (bundled, "infer", "fp32"), (bundled, "train", "fp32"),
         ("vit_tiny_patch16", "infer", "fp32"), ("vit_tiny_patch16", "train", "fp32")}  # fmt: skip
+
+
+def test_options_quick_run_compares_each_option_with_the_baseline(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_options.py"), "--quick",
+                           "--no-compile", "--size", "64", "--threads", "1", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "bench_options.json").read_text())
+    dtypes = ["fp32", "bf16"] if report["settings"]["bf16"]["native"] else ["fp32"]
+    assert [r["setting"] for r in report["results"]] == [f"inference {d} b1" for d in dtypes]
+    for r in report["results"]:
+        assert list(r["median_ms"]) == ["baseline", "explicit attention", "NCHW", "inference_mode"]
+        assert all(len(t) == 2 for t in r["times_ms"].values())
+    markdown = (tmp_path / "bench_options.md").read_text()
+    assert (
+        "| inference fp32 b1 |" in markdown
+        and "not measured (this process may use 1 CPU)" in markdown
+    )
+
+
+def test_formula_attention_swaps_the_path_and_restores_it(monkeypatch):
+    import torch
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import bench_options
+
+    from crackseg.models.attention import MultiHeadAttention
+
+    module = bench_options.attention_module
+    fused = module.attention
+    attn = MultiHeadAttention(32, num_heads=4).eval()
+    x = torch.randn(2, 10, 32)  # (B, T, D)
+    with torch.no_grad():
+        expected = attn(x)
+        with bench_options.formula_attention():
+            assert module.attention is bench_options.explicit_attention
+            explicit = attn(x)
+    assert module.attention is fused
+    torch.testing.assert_close(explicit, expected, atol=1e-5, rtol=1e-5)
