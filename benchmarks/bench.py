@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> dict:
     names = select(args, peers_missing)
     probe = bt.bf16_probe()
     dtypes = [d for d in args.dtypes if d != "bf16" or probe["native"]]
-    memory = "fp32, the largest batch timed, fresh process, ru_maxrss"
+    memory = "fp32, the largest batch timed, fresh process, VmHWM"
     memory = "skipped" if args.no_memory else memory
     report = {
         "machine": bt.machine(),

@@ -91,8 +91,8 @@ def _timing_table(report: dict, mode: str) -> list[str]:
 
 
 def _memory_table(report: dict) -> list[str]:
-    lines = ["| model | batch | RSS with model built MiB | peak inference MiB | peak training step MiB |",
-             "|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| model | batch | RSS, model built | inference peak (+ over built) | "
+             "training step peak (+ over built) |", "|---|---|---|---|---|"]  # fmt: skip
     for name, m in report["models"].items():
         mem = m.get("memory")
         if not mem:
@@ -100,8 +100,9 @@ def _memory_table(report: dict) -> list[str]:
         if "error" in mem:
             lines.append(f"| {name} | {mem['batch']} | {mem['error']} | | |")
             continue
-        lines.append(f"| {name} | {mem['batch']} | {mem['base_mib']:.0f} | {mem['infer_peak_mib']:.0f} | "
-                     f"{mem['train_peak_mib']:.0f} |")  # fmt: skip
+        base, infer, train = mem["base_mib"], mem["infer_peak_mib"], mem["train_peak_mib"]
+        lines.append(f"| {name} | {mem['batch']} | {base:.0f} | {infer:.0f} (+{infer - base:.0f}) | "
+                     f"{train:.0f} (+{train - base:.0f}) |")  # fmt: skip
     return lines
 
 
@@ -151,9 +152,9 @@ def markdown(report: dict) -> str:
                   f"{e['error']}" for e in report["errors"]]  # fmt: skip
     if s["memory"] != "skipped":
         lines += ["", f"## Peak memory ({s['memory']})", "",
-                  "Process RSS (torch and the libraries included) once the model is built, then "
-                  "the peak after one inference call and after one training step (ru_maxrss "
-                  "only grows: the step's figure covers both).", ""]  # fmt: skip
+                  "MiB of process RSS (torch and the libraries included) once the model and its "
+                  "inputs are built, then the peak RSS (VmHWM, reset before each) of one "
+                  "inference call and of one training step, in a fresh process per model.", ""]  # fmt: skip
         lines += _memory_table(report)
     lines += ["", "## Method", "",
               "Inference: `torch.no_grad()`; training step: forward, cross-entropy on the logits "

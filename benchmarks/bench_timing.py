@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -96,26 +95,33 @@ def bf16_probe() -> dict:
             "matmul_speedup": speed["fp32"] / speed["bf16"]}  # fmt: skip
 
 
-def rss_mib() -> float:
-    """Resident set size of this process now (Linux /proc), MiB."""
-    with open("/proc/self/statm") as f:
-        pages = int(f.read().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+def status_mib(key: str) -> float:
+    """A memory line of /proc/self/status (VmRSS: now, VmHWM: the peak), MiB (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024  # kB
+    raise KeyError(key)
 
 
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+def reset_peak() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0); False where the kernel refuses."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
 
 
 def memory_probe(runner: Runner, dtype: str) -> dict:
-    """In a fresh process (see `measure_memory`): RSS with the model built, then the process's peak
-    RSS after one inference call and after one training step (ru_maxrss only grows, so the
-    training figure is the peak of both; inference runs first)."""
-    out = {"base_mib": rss_mib(), "peak_before_mib": peak_rss_mib()}
-    runner.infer(dtype)
-    out["infer_peak_mib"] = peak_rss_mib()
-    runner.train_step(dtype)
-    out["train_peak_mib"] = peak_rss_mib()
+    """In a fresh process (see `measure_memory`): RSS with the model built, then the peak RSS
+    (VmHWM, reset before each phase) of one inference call and of one training step.
+
+    Not ru_maxrss: a child keeps the high-water mark of the process it was forked from."""
+    out = {"base_mib": status_mib("VmRSS")}
+    for phase, call in (("infer", runner.infer), ("train", runner.train_step)):
+        out["peak_reset"] = reset_peak()  # else the training figure is the peak of both
+        call(dtype)
+        out[f"{phase}_peak_mib"] = status_mib("VmHWM")
     return out
 
 
