@@ -36,8 +36,8 @@ MODES = ("infer", "train")
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", metavar="NAME",
-                   help="entries to run (default: all but the patch-8 ViT-Small pair); --list shows them")  # fmt: skip
-    p.add_argument("--all", action="store_true", help="every entry, the patch-8 ViT-Small too")
+                   help="entries to run (default: those --list marks default)")  # fmt: skip
+    p.add_argument("--all", action="store_true", help="every entry, the optional ones too")
     p.add_argument("--list", action="store_true", help="print the entry names and exit")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: one pair per target, batch 1, 2 repeats, no memory probe")  # fmt: skip
@@ -202,7 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.list:
-        print("\n".join(f"{n:45} {e.side:5} {e.kind}" for n, e in bm.ENTRIES.items()))
+        for name, e in bm.ENTRIES.items():
+            run_by = "default" if name in bm.DEFAULT else "optional"
+            batches = "every batch" if name in bm.TARGET_PAIRS else "smallest batch"
+            print(f"{name:45} {e.side:5} {e.kind:13} {run_by:9} {batches}")
         return 0
     if args.memory_probe:
         memory_probe(args)
