@@ -125,11 +125,11 @@ def markdown(report: dict) -> str:
             else f"; batches above {min(s['batches'])} for the target pairs only (--all-batches for all)"
         )
         + (", QUICK (smoke test, not for quoting)" if s["quick"] else "")
-        + f"; the run took {s.get('wall_s', 0) / 60:.1f} min.",
+        + f"; the run took {s.get('wall_s', 0):.0f} s ({s.get('wall_s', 0) / 60:.1f} min).",
         f"Peers: {s['peers']}. bf16: native (AVX512-BF16/AMX, as `--amp auto` decides) "
         f"{'yes' if bf16['native'] else 'NO'}, oneDNN bf16 {'yes' if bf16['onednn_bf16'] else 'no'}, "
         f"1024^2 matmul bf16/fp32 speed-up {bf16['matmul_speedup']:.2f}x"
-        + ("" if "bf16" in s["dtypes"] else " (bf16 not timed: no native support)")
+        + ("" if bf16["native"] else " (bf16 not timed: this CPU has no native bf16)")
         + ".",
         "",
         "## Targets",
@@ -139,8 +139,11 @@ def markdown(report: dict) -> str:
     ]
     for t in report["targets"]:
         vals = ", ".join(f"{k} {val:.2f}" for k, val in t["values"].items()) or "-"
+        status = t["status"]
+        if status == "not measured" and s["peers"] != "installed":
+            status += f" (peers {s['peers'].split(' (')[0]})"
         lines.append(f"| {t['target']} | {t['model']} | {MODE_NAMES[t['mode']]} | {vals} | "
-                     f"{t['bar']} | {t['status']} |")  # fmt: skip
+                     f"{t['bar']} | {status} |")  # fmt: skip
     for mode in s["modes"]:
         lines += ["", f"## {MODE_NAMES[mode].capitalize()}, ms/image", ""]
         lines += _timing_table(report, mode)
