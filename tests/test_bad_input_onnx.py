@@ -68,6 +68,15 @@ def test_backend_and_file_must_match(files, tmp_path, capsys):
     assert r.code == 2 and "invalid choice" in r.err and "Traceback" not in r.err
 
 
+@pytest.mark.parametrize("command", ["explain", "evaluate"])
+def test_pytorch_only_commands_say_what_an_onnx_file_is(files, tmp_path, capsys, command):
+    args = [command, "--checkpoint", files["dynamic"], "--out", tmp_path / "out"]
+    args += [files["image"]] if command == "explain" else ["--data", tmp_path]
+    result = run_cli(capsys, *args)
+    assert_user_error(result, "dynamic.onnx", "PyTorch cannot load", "--backend onnxruntime")
+    assert written_results(tmp_path / "out") == []
+
+
 @pytest.mark.parametrize(
     "content, words",
     [

@@ -191,6 +191,11 @@ def load_model(path: str | Path | None = None, *, device: str | torch.device = "
     shapes, non-finite values) is a CrackSegError naming the file and the problem.
     """
     path = resolve_model_ref(path)
+    if path.suffix.lower() == ".onnx":  # explain, evaluate, Python users: say what it is
+        raise CrackSegError(
+            f"{path}: an exported ONNX model, which PyTorch cannot load; predict and serve run it "
+            "with --backend onnxruntime"
+        )
     is_bundle = path.suffix == bundles.WEIGHTS_SUFFIX
     model = _load_bundle(path) if is_bundle else _load_checkpoint(path)
     return model.to(device).eval()
