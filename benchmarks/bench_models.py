@@ -19,6 +19,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 import crackseg
+from crackseg.weights import default_model
 
 NUM_CLASSES = 2  # background, crack
 
@@ -110,10 +111,11 @@ def _peers() -> list[Entry]:
 
 
 SMP_UNET18 = "smp Unet(resnet18)"
+BUNDLED = f"bundled ({default_model().name})"  # what `crackseg.load_model()` loads
 
 
 def _ours() -> list[Entry]:
-    entries = [Entry("bundled (crackseg-unetvit-v0)", "ours", "segmentation", bundled,
+    entries = [Entry(BUNDLED, "ours", "segmentation", bundled,
                      peer=SMP_UNET18, channels_last=True,
                      note="trained weights, channels_last as `crackseg predict` runs it")]  # fmt: skip
     for name in ["unet_small", "unet_res_small", "unet_cnn16_small", "unet_vit_small", "unet"]:
@@ -145,12 +147,12 @@ OPTIONAL = {"vit_small_patch8", "segmenter_vit_small_patch8_linear", "timm vit_s
 DEFAULT = [n for n in ENTRIES if n not in OPTIONAL]
 # timed at every batch: the pairs the issue's targets judge (ViT-Small as its Segmenter only);
 # the others at the smallest batch unless --all-batches (batch 8 of all would double the run)
-TARGET_PAIRS = ["bundled (crackseg-unetvit-v0)", "unet_small", SMP_UNET18,
+TARGET_PAIRS = [BUNDLED, "unet_small", SMP_UNET18,
                 "vit_tiny_patch16", "timm vit_tiny_patch16_224",
                 "segmenter_vit_tiny_patch16_linear", "timm vit_tiny_patch16_224 + linear",
                 "segmenter_vit_small_patch16_linear", "timm vit_small_patch16_224 + linear"]  # fmt: skip
 # --quick: one pair per target
-QUICK = ["bundled (crackseg-unetvit-v0)", "unet_small", "vit_tiny_patch16",
+QUICK = [BUNDLED, "unet_small", "vit_tiny_patch16",
          "segmenter_vit_tiny_patch16_linear", SMP_UNET18, "timm vit_tiny_patch16_224",
          "timm vit_tiny_patch16_224 + linear"]  # fmt: skip
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from bench_models import SMP_UNET18
+from bench_models import BUNDLED, SMP_UNET18
 
-BUNDLED = "bundled (crackseg-unetvit-v0)"
 VIT_PAIRS = ["vit_tiny_patch16", "vit_small_patch16", "segmenter_vit_tiny_patch16_linear",
              "segmenter_vit_small_patch16_linear", "vit_tiny_patch8", "vit_small_patch8",
              "segmenter_vit_tiny_patch8_linear", "segmenter_vit_small_patch8_linear"]  # fmt: skip
