@@ -63,7 +63,7 @@ def stages(photo: str, out: str, scale: str, precision: str) -> None:
     from crackseg.engine.checkpoint import resolve_model_ref
     from crackseg.engine.setup import resolve_amp
     from crackseg.inference import Predictor
-    from crackseg.predict import _read, write_outputs
+    from crackseg.predict import _read, mask_and_prob8, write_outputs
     from crackseg.weights import resolve_checkpoint
 
     times = {}
@@ -91,7 +91,9 @@ def stages(photo: str, out: str, scale: str, precision: str) -> None:
     times["resize_tile_blend_upsample"] = time.perf_counter() - start - clock["forward"]
     tiles = clock["tiles"]
     start = time.perf_counter()
-    write_outputs(image, probs, Path(out) / "photo", threshold=0.5)
+    preds, prob8 = mask_and_prob8(probs, 0.5)
+    del probs
+    write_outputs(image, preds, prob8, Path(out) / "photo")
     times["mask_overlay_pngs"] = time.perf_counter() - start
     h, w = Image.open(photo).size[::-1]
     print(json.dumps({"times": times, "tiles": tiles, "model_input": [

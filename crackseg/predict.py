@@ -172,27 +172,32 @@ def predict_one(
         image = _read(path)  # (H, W, 3) uint8
     except CrackSegError as err:
         return str(err)
-    row = write_outputs(image, predictor.predict_probs(image), out / name, threshold=threshold,
-                        **measuring)  # fmt: skip
+    probs = predictor.predict_probs(image)  # (H, W) float32
+    preds, prob8 = mask_and_prob8(probs, threshold)
+    del probs  # freed before the overlay and the PNGs are made (4 bytes a pixel)
+    row = write_outputs(image, preds, prob8, out / name, **measuring)
     return {"image": str(path), **row}
+
+
+def mask_and_prob8(probs: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Crack probabilities (H, W) float32 -> mask (H, W) uint8 {0, 1} and probabilities as
+    uint8 0-255, `(probs * 255).round()` without a float copy."""
+    return (probs >= threshold).astype(np.uint8), cv2.convertScaleAbs(probs, alpha=255.0)
 
 
 def write_outputs(
     image: np.ndarray,
-    probs: np.ndarray,
+    preds: np.ndarray,
+    prob8: np.ndarray,
     stem: Path,
     *,
-    threshold: float,
     measure: bool = False,
     mm_per_px: float | None = None,
     gap_px: float | None = None,
     min_length_px: float | None = None,
 ) -> dict:
     """<stem>_mask.png, _prob.png, _overlay.png (and _width.png with `measure`) of an image
-    (H, W, 3) uint8 and its crack probabilities (H, W) float32; the row for predictions.json."""
-    preds = (probs >= threshold).astype(np.uint8)
-    prob8 = cv2.convertScaleAbs(probs, alpha=255.0)  # == (probs * 255).round(), no float copy
-    del probs  # the caller passes its map on: freed before the overlay is drawn
+    (H, W, 3) uint8 and its `mask_and_prob8`; the row for predictions.json."""
     stem.parent.mkdir(parents=True, exist_ok=True)  # `sub/x` keeps the input's sub-folder
     _save_png(preds * np.uint8(255), f"{stem}_mask.png")
     _save_png(prob8, f"{stem}_prob.png")
