@@ -34,6 +34,8 @@ def overlap_fraction(overlap: bool | float | str) -> float:
     """`overlap` as a share of the window in [0, 0.5]: a name in OVERLAPS, a number, or a bool
     (True: half, the layout of earlier versions; False: none)."""
     if isinstance(overlap, str):
+        if overlap not in OVERLAPS:
+            raise ValueError(f"overlap must be one of {', '.join(OVERLAPS)}, got {overlap!r}")
         return OVERLAPS[overlap]
     fraction = 0.5 if overlap is True else float(overlap)
     if not 0 <= fraction <= 0.5:

@@ -154,3 +154,9 @@ def test_on_cpu_tiles_go_one_at_a_time_unless_asked():
     predictor(model, window=32).predict_probs(np.zeros((70, 100, 3), dtype=np.uint8))
     assert {shape[0] for _, shape in model.inputs} == {1}
     assert predictor(model, window=32, tiles_per_batch=3).tiles_per_batch == 3
+
+
+@pytest.mark.parametrize("overlap", ["third", 0.6, -0.1])
+def test_an_unknown_overlap_is_refused(overlap):
+    with pytest.raises(ValueError, match="overlap"):
+        predictor(nn.Conv2d(3, 2, 1), window=32, overlap=overlap)
