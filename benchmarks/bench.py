@@ -9,7 +9,8 @@ ms/image at batch 1 and, for the pairs the issue's targets judge (or all with --
 in fp32 and bf16 autocast (where the CPU has native bf16); and the peak memory of one inference
 call and one training step in a fresh process (fp32, the largest batch timed). The models' calls
 are interleaved (warm-up each, then round-robin repeats, each peer next to the models judged
-against it: a load change hits both sides alike) and the median is kept. Writes OUT/bench.json and
+against it and each fp32 call next to its bf16 one: a load change hits both sides of a ratio
+alike) and the median is kept. Writes OUT/bench.json and
 OUT/bench.md with the ratios ours/peer and the targets, each with its status computed from the
 numbers. Default run: about 15 minutes on 2 cores (--quick: about 1).
 """
@@ -101,24 +102,26 @@ def timed_at(name: str, batch: int, args: argparse.Namespace) -> bool:
     return batch == min(args.batches) or args.all_batches or name in bm.TARGET_PAIRS
 
 
-def time_setting(runners: dict, mode: str, dtype: str, args: argparse.Namespace) -> tuple:
-    """Warm up every model, then round-robin timed calls: ({name: [seconds]}, {name: error}).
+def time_setting(runners: dict, mode: str, dtypes: list[str], args: argparse.Namespace) -> tuple:
+    """Warm up every (model, dtype), then round-robin timed calls over all of them, so that both
+    ours/peer and bf16/fp32 ratios compare calls made seconds apart.
 
-    A model that cannot run this setting (e.g. BatchNorm on a 1x1 map when training at batch 1)
-    is left out of it with its error."""
+    Returns ({(name, dtype): [seconds]}, {(name, dtype): error}): a model that cannot run a
+    setting (e.g. BatchNorm on a 1x1 map when training at batch 1) is left out with its error."""
     warm, errors = {}, {}
     for name, runner in runners.items():
-        try:
-            warm[name] = runner.seconds(mode, dtype)
-        except (RuntimeError, ValueError) as err:
-            errors[name] = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
-    want = {name: max(args.min_repeats, min(args.repeats, int(args.cell_budget / w)))
-            for name, w in warm.items()}  # fmt: skip
-    times: dict[str, list[float]] = {name: [] for name in warm}
+        for dtype in dtypes:
+            try:
+                warm[(name, dtype)] = runner.seconds(mode, dtype)
+            except (RuntimeError, ValueError) as err:
+                errors[(name, dtype)] = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+    want = {key: max(args.min_repeats, min(args.repeats, int(args.cell_budget / w)))
+            for key, w in warm.items()}  # fmt: skip
+    times: dict[tuple, list[float]] = {key: [] for key in warm}
     for _ in range(max(want.values(), default=0)):
-        for name in warm:
-            if len(times[name]) < want[name]:
-                times[name].append(runners[name].seconds(mode, dtype))
+        for name, dtype in warm:
+            if len(times[(name, dtype)]) < want[(name, dtype)]:
+                times[(name, dtype)].append(runners[name].seconds(mode, dtype))
     return times, errors
 
 
@@ -166,19 +169,18 @@ def run(args: argparse.Namespace) -> dict:
         runners = {n: bt.Runner(built[n], bm.ENTRIES[n].kind, batch=batch, size=args.size,
                                 channels_last=bm.ENTRIES[n].channels_last) for n in at_batch}  # fmt: skip
         for mode in args.modes:
-            for dtype in dtypes:
-                times, errors = time_setting(runners, mode, dtype, args)
-                for name, error in errors.items():
-                    report["errors"].append({"model": name, "mode": mode, "dtype": dtype,
-                                             "batch": batch, "error": error})  # fmt: skip
-                for name, ts in times.items():
-                    median = statistics.median(ts)
-                    print(f"  {name:45} {median * 1e3 / batch:9.1f} ms/image ({len(ts)} runs)",
-                          file=sys.stderr, flush=True)  # fmt: skip
-                    report["timings"].append({"model": name, "mode": mode, "dtype": dtype,
-                                              "batch": batch, "ms_per_image": median * 1e3 / batch,
-                                              "runs": len(ts), "times_ms": [t * 1e3 for t in ts]})  # fmt: skip
-                print(f"timed {mode} {dtype} batch {batch}", file=sys.stderr, flush=True)
+            times, errors = time_setting(runners, mode, dtypes, args)
+            for (name, dtype), error in errors.items():
+                report["errors"].append({"model": name, "mode": mode, "dtype": dtype,
+                                         "batch": batch, "error": error})  # fmt: skip
+            for (name, dtype), ts in times.items():
+                ms = statistics.median(ts) * 1e3 / batch
+                print(f"  {name:45} {dtype} {ms:9.1f} ms/image ({len(ts)} runs)",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                report["timings"].append({"model": name, "mode": mode, "dtype": dtype,
+                                          "batch": batch, "ms_per_image": ms, "runs": len(ts),
+                                          "times_ms": [t * 1e3 for t in ts]})  # fmt: skip
+            print(f"timed {mode} batch {batch}", file=sys.stderr, flush=True)
     if not args.no_memory:
         for name in names:
             batch = max(b for b in args.batches if timed_at(name, b, args))
