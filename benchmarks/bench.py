@@ -69,8 +69,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             p.error(f"--models: unknown entry {name!r}; --list shows the names")
     if args.size < 32 or args.size % 32:
         p.error(f"--size {args.size}: give a multiple of 32 (smp U-Nets need it), e.g. 416")
-    if min(args.batches) < 1 or args.threads < 1 or args.repeats < 1:
-        p.error("--batches, --threads and --repeats must be >= 1")
+    if min(args.batches) < 1 or min(args.threads, args.repeats, args.min_repeats) < 1:
+        p.error("--batches, --threads, --repeats and --min-repeats must be >= 1")
     return args
 
 
