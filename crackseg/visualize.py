@@ -80,10 +80,12 @@ def sample_grid(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.nda
     return mosaic(cells, cols=3)
 
 
-def save_png(array: np.ndarray, path: str | Path) -> Path:
+def save_png(array: np.ndarray, path: str | Path, *, compress_level: int = 6) -> Path:
+    """Write a PNG (folders made as needed); `compress_level` is zlib's (1: fastest, 9: smallest;
+    predict uses 1 for large photos)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
+    Image.fromarray(array).save(path, compress_level=compress_level)
     return path
 
 
