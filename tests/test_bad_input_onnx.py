@@ -122,6 +122,12 @@ def test_a_fixed_size_export_asks_for_dynamic(files, tmp_path, capsys):
     assert_user_error(r, "fixed.onnx", "fixed 32x32 input", "crackseg export --dynamic")
 
 
+def test_bf16_is_not_silently_dropped_under_onnxruntime(files, tmp_path, capsys):
+    r = predict(capsys, files, tmp_path, files["dynamic"], "--backend", "onnxruntime",
+                "--precision", "bf16")  # fmt: skip
+    assert_user_error(r, "--precision bf16", "float32 in ONNX Runtime")
+
+
 def test_onnxruntime_not_installed(files, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` fails
     r = predict(capsys, files, tmp_path, files["dynamic"], "--backend", "onnxruntime")

@@ -126,6 +126,11 @@ def check_options(args: argparse.Namespace) -> None:
     from crackseg.deploy.backends import check_backend
 
     check_backend(args.checkpoint, args.backend)
+    if args.backend == "onnxruntime" and args.precision == "bf16":
+        raise CrackSegError(
+            "--precision bf16 is for the PyTorch backend: an exported .onnx file "
+            "runs in float32 in ONNX Runtime; drop --precision or use --backend torch"
+        )
     if args.overlap not in OVERLAPS:
         raise CrackSegError(f"--overlap must be none, quarter or half, got {args.overlap!r}")
     if args.no_overlap and args.overlap not in ("none", DEFAULT_OVERLAP):
