@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter
 
 KINDS = ("straight", "curved", "branching")
 
@@ -43,6 +42,8 @@ def random_walk(
     The heading turns by a curvature that drifts slowly (`wiggle`, radius of curvature >> width)
     plus an optional short-range term (`jag`) for the zig-zag of real cracks.
     """
+    from scipy.signal import lfilter  # slow to import: only synthetic data should pay for it
+
     n = max(int(length), 1)
     curvature = lfilter([1.0], [1.0, -0.9], rng.normal(0.0, wiggle, n)) if wiggle else np.zeros(n)
     if jag:
