@@ -64,7 +64,10 @@ BAD_FLAGS = [
     (["--pretrained", "missing.pth"], ["--pretrained missing.pth", "not found"]),
     (["--init", "missing.ckpt"], ["--init missing.ckpt", "no such checkpoint"]),
     (["--init", "nosuchmodel"], ["--init nosuchmodel", "neither a checkpoint file nor a bundled"]),
-    (["--init", BUNDLED], [f"--init {BUNDLED}", "do not fit --model unet_small"]),
+    (
+        ["--init", BUNDLED],
+        [f"--init {BUNDLED}", "do not fit --model unet_small", "--model unet_vit_small"],
+    ),
     (["--extra-data", "missing_dir"], ["--extra-data missing_dir", "no such file or folder"]),
     (["--model-arg", "depth"], ["--model-arg 'depth'", "KEY=VALUE"]),
     (["--model-arg", "nosuch=1"], ["unet_small", "nosuch"]),

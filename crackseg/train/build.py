@@ -195,9 +195,11 @@ def init_weights(model: nn.Module, ref: str, preset: str) -> None:
         model.load_state_dict(source.state_dict())
     except RuntimeError as err:
         reason = " ".join(str(err).split())[:160]
+        source_preset = (getattr(source, "preset", None) or {}).get("name")
+        hint = (f"train it with --model {source_preset}" if source_preset and source_preset != preset
+                else "give a checkpoint of the same preset and model args")  # fmt: skip
         raise CrackSegError(
-            f"--init {ref}: its weights do not fit --model {preset} ({reason}); give a "
-            "checkpoint of the same preset and model args"
+            f"--init {ref}: its weights do not fit --model {preset} ({reason}); {hint}"
         ) from None
 
 
