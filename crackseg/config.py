@@ -42,8 +42,9 @@ class TrainConfig:
     pretrained: str | None = option(None, "timm ViT weights (.safetensors/.pth) for the encoder")
     init: str | None = option(
         None,
-        "start from the weights of a crackseg checkpoint or bundled model (same preset; a new "
-        "optimiser and schedule): fine-tuning, or a longer run that continues a shorter one",
+        "start from the weights of a crackseg checkpoint or bundled model (its preset unless "
+        "--model is given; a new optimiser and schedule): fine-tuning, or a longer run that "
+        "continues a shorter one",
     )
     extra_data: list[str] = option(
         [], "more datasets whose train split joins --data's train (validation stays on --data)"
@@ -255,7 +256,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 def resolve_config(
     file: str | Path | None = None, overrides: dict[str, Any] | None = None
 ) -> TrainConfig:
-    """Defaults < YAML < overrides (None values in overrides mean 'not given'), then validated."""
+    """Defaults < YAML < overrides (None values in overrides mean 'not given'), then validated.
+    With --init and no model named anywhere, the model is the preset of the --init weights."""
     values: dict[str, Any] = {}
     origin: dict[str, str] = {}
     sources = [(str(file), read_yaml(file))] if file else []
@@ -266,7 +268,26 @@ def resolve_config(
             if key not in FIELDS:
                 raise CrackSegError(f"{source}: unknown option {key!r}; known: {', '.join(FIELDS)}")
             values[key], origin[key] = coerce(key, value, source), source
+    if values.get("init") and "model" not in values:
+        _model_from_init(values, origin)
     return TrainConfig(**values).validate(origin)
+
+
+def _model_from_init(values: dict[str, Any], origin: dict[str, str]) -> None:
+    """--init without --model: train the preset (and overrides) the init weights were built with.
+    An unreadable --init is left to validation and loading, which name the problem."""
+    from crackseg.engine.checkpoint import model_spec
+
+    try:
+        name, overrides = model_spec(values["init"])
+    except CrackSegError:
+        return
+    source = f"--init {values['init']}"
+    values["model"], origin["model"] = name, source
+    if "model_args" not in values:
+        # the training side is --image-size's (every preset takes it), not the weights' own
+        args = {k: v for k, v in overrides.items() if k != "image_size"}
+        values["model_args"], origin["model_args"] = args, source
 
 
 def save_config(config: TrainConfig, path: str | Path) -> None:

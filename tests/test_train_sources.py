@@ -5,9 +5,11 @@ import json
 import torch
 from test_train import TINY
 
+from crackseg import weights
 from crackseg.cli import main
+from crackseg.config import resolve_config
 from crackseg.data import synthesize
-from crackseg.engine.checkpoint import read_checkpoint
+from crackseg.engine.checkpoint import model_spec, read_checkpoint
 
 
 def test_extra_data_joins_the_train_split_and_validates_on_data_alone(synth_yaml, tmp_path, capsys):
@@ -36,3 +38,28 @@ def test_init_starts_from_the_given_weights(synth_yaml, tmp_path):
     key = next(k for k in weights[first] if k.endswith("weight") and weights[first][k].ndim == 4)
     assert torch.allclose(weights[frozen][key], weights[first][key], atol=1e-6)
     assert not torch.allclose(weights[fresh][key], weights[first][key], atol=1e-3)
+
+
+def test_init_without_model_trains_the_preset_of_its_weights(synth_yaml, tmp_path):
+    first, again = tmp_path / "first", tmp_path / "again"
+    args = ["train", "--data", str(synth_yaml), "--epochs", "1"]
+    assert main([*args, *TINY, "--out", str(first)]) == 0  # unet_small, base 4, depth 2
+    no_model = TINY[TINY.index("--image-size") :]  # TINY without --model and --model-arg
+    assert main([*args, *no_model, "--out", str(again), "--init", str(first / "last.ckpt")]) == 0
+    config = read_checkpoint(again / "last.ckpt")["config"]
+    assert (config["model"], config["model_args"]) == (
+        "unet_small",
+        {"base_channels": 4, "depth": 2},
+    )
+
+
+def test_init_of_a_bundled_model_picks_its_preset_unless_model_is_given(synth_yaml):
+    bundle = weights.default_model()
+    name, overrides = model_spec(bundle.name)
+    config = resolve_config(overrides={"data": str(synth_yaml), "init": bundle.name})
+    assert (config.model, config.model_args) == (name, {k: v for k, v in overrides.items()
+                                                         if k != "image_size"})  # fmt: skip
+    assert name != "unet_small"  # the default preset: the test would not show the choice
+    chosen = resolve_config(overrides={"data": str(synth_yaml), "init": bundle.name,
+                                       "model": "unet_small"})  # fmt: skip
+    assert chosen.model == "unet_small"

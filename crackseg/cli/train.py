@@ -80,6 +80,17 @@ def next_run_dir(base: Path) -> Path:
     return Path(f"{base}{n}")
 
 
+def init_preset(ref: str | None) -> str | None:
+    """The preset of --init's weights, for naming the run folder (None if unknown or unreadable)."""
+    from crackseg.engine.checkpoint import model_spec
+    from crackseg.errors import CrackSegError
+
+    try:
+        return model_spec(ref)[0] if ref else None
+    except CrackSegError:
+        return None
+
+
 def run(args: argparse.Namespace) -> int:
     from crackseg.config import read_yaml
     from crackseg.errors import CrackSegError
@@ -91,7 +102,12 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and not overrides["out"]:
         raise CrackSegError("--resume needs --out RUN_DIR (the run to continue)")
     if not overrides["out"]:
-        model = overrides["model"] or (read_yaml(args.config).get("model") if args.config else None)
+        recipe = read_yaml(args.config) if args.config else {}
+        model = (
+            overrides["model"]
+            or recipe.get("model")
+            or init_preset(overrides["init"] or recipe.get("init"))
+        )
         overrides["out"] = str(next_run_dir(Path("runs") / (model or "unet_small")))
     if not args.resume and not overrides["data"] and not args.config:
         raise CrackSegError("--data is required (a dataset folder or .yaml), or a --config recipe")

@@ -182,6 +182,15 @@ def resolve_model_ref(ref: str | Path | None) -> Path:
     return path
 
 
+def model_spec(ref: str | Path) -> tuple[str, dict[str, Any]]:
+    """The preset name and overrides a checkpoint or bundled model was built with, read without
+    building the model (what `train --init` starts when no --model is given)."""
+    path = resolve_model_ref(ref)
+    if path.suffix == bundles.WEIGHTS_SUFFIX:
+        return _model_spec(bundles.read_metadata(path), path)
+    return _model_spec(read_checkpoint(path), path)
+
+
 def load_model(path: str | Path | None = None, *, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild a model in eval mode (float32, no model flags needed) from a checkpoint path, a
     bundled model's `.safetensors` path or name, or, with no argument, the default bundled model.
