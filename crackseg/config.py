@@ -257,7 +257,8 @@ def resolve_config(
     file: str | Path | None = None, overrides: dict[str, Any] | None = None
 ) -> TrainConfig:
     """Defaults < YAML < overrides (None values in overrides mean 'not given'), then validated.
-    With --init and no model named anywhere, the model is the preset of the --init weights."""
+    With --init and no model named anywhere, the model is the preset of the --init weights; with
+    no run folder named, it is runs/<model>, numbered if that exists."""
     values: dict[str, Any] = {}
     origin: dict[str, str] = {}
     sources = [(str(file), read_yaml(file))] if file else []
@@ -270,7 +271,21 @@ def resolve_config(
             values[key], origin[key] = coerce(key, value, source), source
     if values.get("init") and "model" not in values:
         _model_from_init(values, origin)
+    if not values.get("out"):  # "" too: a run folder must have a name
+        values["out"] = str(
+            next_run_dir(Path("runs") / values.get("model", FIELDS["model"].default))
+        )
     return TrainConfig(**values).validate(origin)
+
+
+def next_run_dir(base: Path) -> Path:
+    """runs/x, then runs/x2, runs/x3 ... (never overwrite a finished run)."""
+    if not base.exists():
+        return base
+    n = 2
+    while Path(f"{base}{n}").exists():
+        n += 1
+    return Path(f"{base}{n}")
 
 
 def _model_from_init(values: dict[str, Any], origin: dict[str, str]) -> None:

@@ -1,6 +1,7 @@
 """Training from more than one dataset (--extra-data) and from another run's weights (--init)."""
 
 import json
+from pathlib import Path
 
 import torch
 from test_train import TINY
@@ -53,13 +54,21 @@ def test_init_without_model_trains_the_preset_of_its_weights(synth_yaml, tmp_pat
     )
 
 
-def test_init_of_a_bundled_model_picks_its_preset_unless_model_is_given(synth_yaml):
+def test_init_of_a_bundled_model_picks_its_preset_unless_model_is_given(
+    synth_yaml, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # the default run folder is runs/<model> under the working folder
     bundle = weights.default_model()
     name, overrides = model_spec(bundle.name)
     config = resolve_config(overrides={"data": str(synth_yaml), "init": bundle.name})
     assert (config.model, config.model_args) == (name, {k: v for k, v in overrides.items()
                                                          if k != "image_size"})  # fmt: skip
     assert name != "unet_small"  # the default preset: the test would not show the choice
+    assert config.out == str(Path("runs") / name)
+    (tmp_path / "runs" / name).mkdir(parents=True)  # a finished run is never overwritten
+    assert resolve_config(overrides={"data": str(synth_yaml), "init": bundle.name}).out == str(
+        Path("runs") / f"{name}2"
+    )
     chosen = resolve_config(overrides={"data": str(synth_yaml), "init": bundle.name,
                                        "model": "unet_small"})  # fmt: skip
     assert chosen.model == "unet_small"

@@ -7,7 +7,6 @@ is a flag and none can drift. Every flag defaults to None = "not given", so the 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 # the one option with its own syntax: repeatable KEY=VALUE pairs instead of a YAML mapping
 MODEL_ARGS_FLAG = "--model-arg"
@@ -70,29 +69,7 @@ def parse_model_args(pairs: list[str]) -> dict:
     return out
 
 
-def next_run_dir(base: Path) -> Path:
-    """runs/x, then runs/x2, runs/x3 ... (never overwrite a finished run)."""
-    if not base.exists():
-        return base
-    n = 2
-    while Path(f"{base}{n}").exists():
-        n += 1
-    return Path(f"{base}{n}")
-
-
-def init_preset(ref: str | None) -> str | None:
-    """The preset of --init's weights, for naming the run folder (None if unknown or unreadable)."""
-    from crackseg.engine.checkpoint import model_spec
-    from crackseg.errors import CrackSegError
-
-    try:
-        return model_spec(ref)[0] if ref else None
-    except CrackSegError:
-        return None
-
-
 def run(args: argparse.Namespace) -> int:
-    from crackseg.config import read_yaml
     from crackseg.errors import CrackSegError
     from crackseg.train import train_from
 
@@ -101,14 +78,6 @@ def run(args: argparse.Namespace) -> int:
         overrides["model_args"] = parse_model_args(args.model_arg)
     if args.resume and not overrides["out"]:
         raise CrackSegError("--resume needs --out RUN_DIR (the run to continue)")
-    if not overrides["out"]:
-        recipe = read_yaml(args.config) if args.config else {}
-        model = (
-            overrides["model"]
-            or recipe.get("model")
-            or init_preset(overrides["init"] or recipe.get("init"))
-        )
-        overrides["out"] = str(next_run_dir(Path("runs") / (model or "unet_small")))
     if not args.resume and not overrides["data"] and not args.config:
         raise CrackSegError("--data is required (a dataset folder or .yaml), or a --config recipe")
     train_from(args.config, overrides, resume=args.resume)
