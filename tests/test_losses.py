@@ -161,7 +161,7 @@ def test_dict_spec_with_options():
 @pytest.mark.parametrize(
     ("spec", "fragment"),
     [
-        ("ce+lovasz", "valid names are ['ce', 'cldice', 'dice', 'focal', 'tversky']"),
+        ("ce+hinge", "valid names are ['ce', 'cldice', 'dice', 'focal', 'lovasz', 'tversky']"),
         ({"bce": 1.0}, "unknown loss 'bce'"),
         ("ce+", "cannot read term"),
         ("ce+ce", "appears twice"),

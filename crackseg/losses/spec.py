@@ -1,4 +1,4 @@
-"""Loss specs such as "ce+dice+0.5*cldice": parsing, checking (CrackSegError) and the weighted sum."""
+"""Loss specs such as "ce+dice+0.5*cldice" or "ce+lovasz": parsing, checking (CrackSegError) and the weighted sum."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from crackseg.conventions import IGNORE_INDEX
 from crackseg.errors import CrackSegError
 from crackseg.losses.cldice import ClDiceLoss
+from crackseg.losses.lovasz import LovaszLoss
 from crackseg.losses.terms import CrossEntropyLoss, DiceLoss, FocalLoss, TverskyLoss
 
 LOSSES = {
@@ -17,6 +18,7 @@ LOSSES = {
     "cldice": ClDiceLoss,
     "dice": DiceLoss,
     "focal": FocalLoss,
+    "lovasz": LovaszLoss,
     "tversky": TverskyLoss,
 }
 _OPTIONS = {
@@ -24,6 +26,7 @@ _OPTIONS = {
     "cldice": ("iterations", "smooth"),
     "dice": ("smooth",),
     "focal": ("gamma",),
+    "lovasz": (),
     "tversky": ("alpha", "beta", "smooth"),
 }
 _USES_CLASS_WEIGHTS = ("ce", "focal")  # region losses (dice, tversky, cldice) are balanced already
