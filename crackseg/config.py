@@ -62,7 +62,7 @@ class TrainConfig:
     warmup_epochs: float = option(1.0, "linear warmup length in epochs")
     schedule: str = option("cosine", "cosine or poly decay after warmup")
     min_lr_ratio: float = option(0.01, "final learning rate as a fraction of --lr")
-    loss: str = option("ce+dice", "loss spec, e.g. ce+dice, 0.5*ce+dice, focal, tversky")
+    loss: str = option("ce+dice", "loss spec, e.g. ce+dice, 0.5*ce+dice, focal, tversky, ce+lovasz")
     class_weights: list[float] | None = option(None, "one loss weight per class (ce and focal)")
     allow_bad_labels: bool = option(False, "train even when many items have broken labels")
     amp: str = option("auto", "mixed precision: auto, none, bf16, fp16")
