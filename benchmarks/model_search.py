@@ -2,6 +2,7 @@
 
     python benchmarks/model_search.py run NAME --config configs/search/NAME.yaml --minutes 25 \
         [--threads 1 --cpu 0] [--resume]
+    python benchmarks/model_search.py soup NAME --from A/last.ckpt B/last.ckpt --minutes M
     python benchmarks/model_search.py table       # benchmarks/results/model_search.md from the JSONs
 
 `run` trains with `--time-limit M --budget-schedule` (the LR decays over the budget, training stops
@@ -9,6 +10,8 @@ when it is spent), then evaluates the FINAL weights (last.ckpt: no checkpoint pi
 crack-seg val at native 416 and on two sets it never trains on: masonry walls (240 patches) and
 pavement val (CRACK500, GAPs384, ShadowCrack, AigleRN crops). Threads are fixed per run
 (OMP_NUM_THREADS, and `taskset` when --cpu is given), so two runs side by side each own a core.
+`soup` averages the weights of runs fine-tuned from the same start (a "model soup", Wortsman et
+al. 2022: no training, one more candidate) and scores it the same way; M is the runs' budget.
 Every run's command, config and summary go to benchmarks/results/model_search/NAME-Mm.json.
 """
 
@@ -126,6 +129,48 @@ def run(args: argparse.Namespace) -> None:
     write_table()
 
 
+def soup(args: argparse.Namespace) -> None:
+    """Average the evaluated weights (EMA when stored) of checkpoints of one preset; score them."""
+    import torch
+
+    ckpts = [torch.load(p, map_location="cpu", weights_only=True) for p in args.sources]
+    if len({repr(c["model"]) for c in ckpts}) != 1:
+        sys.exit(f"soup: {args.sources} are not one preset: {[c['model'] for c in ckpts]}")
+    states = [c["ema"] if c.get("ema") is not None else c["state_dict"] for c in ckpts]
+    mean = {
+        k: torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype)
+        if v.is_floating_point() else v  # e.g. BatchNorm's num_batches_tracked
+        for k, v in states[0].items()
+    }  # fmt: skip
+    tag = f"{args.name}-{args.minutes:g}m"
+    out = ROOT / "runs" / "search" / tag
+    out.mkdir(parents=True, exist_ok=True)
+    keep = ("format", "model", "config", "epoch", "step", "best", "history")
+    soup_ckpt = {k: ckpts[0][k] for k in keep if k in ckpts[0]}
+    torch.save(soup_ckpt | {"state_dict": mean, "soup": [str(p) for p in args.sources]},
+               out / "last.ckpt")  # fmt: skip
+    sources = [
+        json.loads((RESULTS / f"{Path(p).parent.name}.json").read_text()) for p in args.sources
+    ]
+    record = {
+        "name": args.name,
+        "budget_minutes": args.minutes,
+        "threads": " + ".join(str(r["threads"]) for r in sources),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "soup_of": [r["name"] for r in sources],
+        "epochs": "soup",
+        "steps": sum(r["steps"] for r in sources),
+        "train_images_per_s": statistics.mean(r["train_images_per_s"] for r in sources),
+        "inference_ms_416": inference_ms(out / "last.ckpt", args.threads),
+        "eval": {name: evaluate(out / "last.ckpt", name, args.threads, None) for name in EVALS},
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+    }
+    (RESULTS / f"{tag}.json").write_text(json.dumps(record, indent=2))
+    print(json.dumps(record["eval"], indent=2))
+    write_table()
+
+
 def summary_history(ckpt: Path) -> list[dict]:
     import torch
 
@@ -170,9 +215,14 @@ def main() -> None:
     r.add_argument("--threads", type=int, default=2)
     r.add_argument("--cpu", type=int, help="pin to this core (taskset)")
     r.add_argument("--resume", action="store_true")
+    s = sub.add_parser("soup")
+    s.add_argument("name")
+    s.add_argument("--from", dest="sources", nargs="+", required=True, type=Path)
+    s.add_argument("--minutes", type=float, required=True, help="the source runs' budget")
+    s.add_argument("--threads", type=int, default=2)
     sub.add_parser("table")
     args = parser.parse_args()
-    run(args) if args.cmd == "run" else write_table()
+    {"run": run, "soup": soup, "table": lambda _: write_table()}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.bundled_model
 
 CRACK_SEG = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "crack-seg"
 # The whole val split (200 images, ~30 s on 2 cores): the first 20 alone are too noisy a sample
-# (crackseg-unetvit-v2 scores 0.621 on all 200 but 0.552 on the first 20 sorted; v1: 0.615, 0.551).
+# (crackseg-unetvit-v3 scores 0.640 on all 200 but 0.561 on the first 20 sorted; v2: 0.621, 0.552).
 VAL_IMAGES = 200
 MIN_CRACK_IOU = 0.60
 
