@@ -2,7 +2,7 @@
 
     python benchmarks/model_search.py run NAME --config configs/search/NAME.yaml --minutes 25 \
         [--threads 1 --cpu 0] [--resume]
-    python benchmarks/model_search.py soup NAME --from A/last.ckpt B/last.ckpt --minutes M
+    python benchmarks/model_search.py soup NAME --from RUN_A/last.ckpt RUN_B/last.ckpt
     python benchmarks/model_search.py table       # benchmarks/results/model_search.md from the JSONs
 
 `run` trains with `--time-limit M --budget-schedule` (the LR decays over the budget, training stops
@@ -11,7 +11,7 @@ crack-seg val at native 416 and on two sets it never trains on: masonry walls (2
 pavement val (CRACK500, GAPs384, ShadowCrack, AigleRN crops). Threads are fixed per run
 (OMP_NUM_THREADS, and `taskset` when --cpu is given), so two runs side by side each own a core.
 `soup` averages the weights of runs fine-tuned from the same start (a "model soup", Wortsman et
-al. 2022: no training, one more candidate) and scores it the same way; M is the runs' budget.
+al. 2022: no training, one more candidate) and scores it the same way, under the runs' budget.
 Every run's command, config and summary go to benchmarks/results/model_search/NAME-Mm.json.
 """
 
@@ -130,31 +130,40 @@ def run(args: argparse.Namespace) -> None:
 
 
 def soup(args: argparse.Namespace) -> None:
-    """Average the evaluated weights (EMA when stored) of checkpoints of one preset; score them."""
+    """Average the weights `load_model` evaluates (EMA when stored) of runs of one preset; score."""
     import torch
 
-    ckpts = [torch.load(p, map_location="cpu", weights_only=True) for p in args.sources]
+    from crackseg.engine.checkpoint import load_model, read_checkpoint
+    from crackseg.errors import CrackSegError
+
+    records = [RESULTS / f"{Path(p).parent.name}.json" for p in args.sources]
+    missing = [str(r) for r in records if not r.exists()]
+    if missing:
+        sys.exit(f"soup: no model-search record {missing}: average runs made with `run`")
+    sources = [json.loads(r.read_text()) for r in records]
+    minutes = max(r["budget_minutes"] for r in sources)
+    try:
+        ckpts = [read_checkpoint(p) for p in args.sources]
+        states = [load_model(p).state_dict() for p in args.sources]
+    except CrackSegError as err:
+        sys.exit(f"soup: {err}")
     if len({repr(c["model"]) for c in ckpts}) != 1:
         sys.exit(f"soup: {args.sources} are not one preset: {[c['model'] for c in ckpts]}")
-    states = [c["ema"] if c.get("ema") is not None else c["state_dict"] for c in ckpts]
     mean = {
         k: torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype)
         if v.is_floating_point() else v  # e.g. BatchNorm's num_batches_tracked
         for k, v in states[0].items()
     }  # fmt: skip
-    tag = f"{args.name}-{args.minutes:g}m"
+    tag = f"{args.name}-{minutes:g}m"
     out = ROOT / "runs" / "search" / tag
     out.mkdir(parents=True, exist_ok=True)
-    keep = ("format", "model", "config", "epoch", "step", "best", "history")
+    keep = ("format", "model", "config")  # the preset and its training config; no epoch of its own
     soup_ckpt = {k: ckpts[0][k] for k in keep if k in ckpts[0]}
     torch.save(soup_ckpt | {"state_dict": mean, "soup": [str(p) for p in args.sources]},
                out / "last.ckpt")  # fmt: skip
-    sources = [
-        json.loads((RESULTS / f"{Path(p).parent.name}.json").read_text()) for p in args.sources
-    ]
     record = {
         "name": args.name,
-        "budget_minutes": args.minutes,
+        "budget_minutes": minutes,
         "threads": " + ".join(str(r["threads"]) for r in sources),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "soup_of": [r["name"] for r in sources],
@@ -218,7 +227,6 @@ def main() -> None:
     s = sub.add_parser("soup")
     s.add_argument("name")
     s.add_argument("--from", dest="sources", nargs="+", required=True, type=Path)
-    s.add_argument("--minutes", type=float, required=True, help="the source runs' budget")
     s.add_argument("--threads", type=int, default=2)
     sub.add_parser("table")
     args = parser.parse_args()

@@ -65,6 +65,22 @@ def test_bundle_calibrates_converts_and_records(checkpoint, synth_yaml, weights_
     assert "tiny-v1" in table.out and "unet_small" in table.out.split("Model presets")[1]
 
 
+def test_bundle_names_the_sources_of_an_averaged_checkpoint(
+    checkpoint, synth_yaml, weights_dir, capsys
+):
+    ckpt = torch.load(checkpoint, weights_only=True)
+    averaged = save_checkpoint(
+        {**ckpt, "soup": ["runs/a/last.ckpt", "runs/b/last.ckpt"]},
+        checkpoint.parent / "soup.ckpt",
+    )
+    for source, name in ((checkpoint, "plain"), (averaged, "soup")):
+        argv = ["models", "bundle", "--checkpoint", source, "--data", synth_yaml, "--name", name]
+        assert run_cli(capsys, *argv).code == 0
+    plain, soup = (json.loads((weights_dir / f"{n}.json").read_text()) for n in ("plain", "soup"))
+    assert "soup_of" not in plain["provenance"]
+    assert soup["provenance"]["soup_of"] == ["runs/a/last.ckpt", "runs/b/last.ckpt"]
+
+
 def test_bundle_keeps_float32_when_the_conversion_loses_accuracy(
     checkpoint, synth_yaml, weights_dir, monkeypatch
 ):

@@ -1,4 +1,4 @@
-"""Segmentation losses for thin, rare cracks: cross-entropy, Dice, focal, Tversky, clDice, Lovasz, sums.
+"""Losses for thin, rare cracks: cross-entropy, Dice, focal, Tversky, clDice, Lovasz and sums.
 
 Every loss maps `(logits (B, K, H, W), targets (B, H, W) long) -> scalar` and gives pixels labelled
 `ignore_index` (IGNORE_INDEX, 255) neither loss nor gradient. Build one from a spec with

@@ -46,9 +46,10 @@ class LovaszLoss(nn.Module):
         valid = targets != self.ignore_index  # (B, H, W)
         if not bool(valid.any()):
             return probs.sum() * 0.0
+        labels = targets[valid]  # (P,)
         losses = []
         for k in range(1, logits.shape[1]):
-            fg = (targets[valid] == k).to(probs.dtype)  # (P,)
+            fg = (labels == k).to(probs.dtype)  # (P,)
             errors = (fg - probs[:, k][valid]).abs()  # (P,)
             errors_sorted, order = torch.sort(errors, descending=True)
             losses.append(torch.dot(errors_sorted, lovasz_grad(fg[order])))

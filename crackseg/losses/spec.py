@@ -1,4 +1,4 @@
-"""Loss specs such as "ce+dice+0.5*cldice" or "ce+lovasz": parsing, checking (CrackSegError) and the weighted sum."""
+"""Loss specs such as "ce+dice+0.5*cldice": parsing, checking (CrackSegError), the weighted sum."""
 
 from __future__ import annotations
 

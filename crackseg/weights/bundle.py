@@ -152,6 +152,7 @@ def bundle_checkpoint(
             "data": str(data),
             "epoch": ckpt.get("epoch"),
             "training_config": ckpt.get("config"),
+            **({"soup_of": ckpt["soup"]} if ckpt.get("soup") else {}),  # averaged checkpoints
             "command": command,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
