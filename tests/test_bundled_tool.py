@@ -4,12 +4,14 @@ the default of `evaluate`, `explain` and `crackseg models` (weights in a tmp `CR
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
 import torch
 from cli_contract import assert_user_error, run_cli
 
 import crackseg
+from crackseg.cli import build_parser
 from crackseg.engine.checkpoint import model_payload, save_checkpoint
 from crackseg.evaluate import evaluate_checkpoint
 from crackseg.models import build_model
@@ -51,7 +53,9 @@ def test_bundle_calibrates_converts_and_records(checkpoint, synth_yaml, weights_
     assert meta["model"] == {"name": "unet_small", "overrides": {}}
     assert meta["provenance"]["training_config"] == TRAIN_CONFIG
     assert meta["provenance"]["epoch"] == 3
-    assert meta["provenance"]["command"].startswith("crackseg models bundle --checkpoint ")
+    recorded = shlex.split(meta["provenance"]["command"])  # reruns the same bundle
+    parse = build_parser().parse_args
+    assert recorded[0] == "crackseg" and parse(recorded[1:]) == parse([str(a) for a in argv])
     assert meta["default"] is True and meta["description"] == "test model"
 
     result = run_cli(capsys, "models", "--bundled", "--json")

@@ -57,6 +57,7 @@ def run_bundle(args: argparse.Namespace) -> int:
     argv = ["crackseg", "models", "bundle", "--checkpoint", args.checkpoint, "--data", args.data,
             "--split", args.split, "--name", args.name, "--dtype", args.dtype]  # fmt: skip
     argv += ["--ood", args.ood, "--ood-split", args.ood_split] if args.ood else []
+    argv += ["--description", args.description] if args.description else []
     argv += ["--not-default"] if args.not_default else []
     bundle_checkpoint(args.checkpoint, args.data, args.name, split=args.split, dtype=args.dtype,
                       ood=args.ood, ood_split=args.ood_split, device=args.device,
