@@ -133,7 +133,7 @@ def soup(args: argparse.Namespace) -> None:
     """Average the weights `load_model` evaluates (EMA when stored) of runs of one preset; score."""
     import torch
 
-    from crackseg.engine.checkpoint import load_model, read_checkpoint
+    from crackseg.engine.checkpoint import load_model, model_payload, save_checkpoint
     from crackseg.errors import CrackSegError
 
     records = [RESULTS / f"{Path(p).parent.name}.json" for p in args.sources]
@@ -143,12 +143,12 @@ def soup(args: argparse.Namespace) -> None:
     sources = [json.loads(r.read_text()) for r in records]
     minutes = max(r["budget_minutes"] for r in sources)
     try:
-        ckpts = [read_checkpoint(p) for p in args.sources]
-        states = [load_model(p).state_dict() for p in args.sources]
+        models = [load_model(p) for p in args.sources]
     except CrackSegError as err:
         sys.exit(f"soup: {err}")
-    if len({repr(c["model"]) for c in ckpts}) != 1:
-        sys.exit(f"soup: {args.sources} are not one preset: {[c['model'] for c in ckpts]}")
+    if len({repr(m.preset) for m in models}) != 1:
+        sys.exit(f"soup: {args.sources} are not one preset: {[m.preset for m in models]}")
+    states = [m.state_dict() for m in models]
     mean = {
         k: torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype)
         if v.is_floating_point() else v  # e.g. BatchNorm's num_batches_tracked
@@ -156,11 +156,9 @@ def soup(args: argparse.Namespace) -> None:
     }  # fmt: skip
     tag = f"{args.name}-{minutes:g}m"
     out = ROOT / "runs" / "search" / tag
-    out.mkdir(parents=True, exist_ok=True)
-    keep = ("format", "model", "config")  # the preset and its training config; no epoch of its own
-    soup_ckpt = {k: ckpts[0][k] for k in keep if k in ckpts[0]}
-    torch.save(soup_ckpt | {"state_dict": mean, "soup": [str(p) for p in args.sources]},
-               out / "last.ckpt")  # fmt: skip
+    # the preset and the first run's training config; no epoch, step or history of its own
+    payload = model_payload(models[0]) | {"config": models[0].config, "state_dict": mean}
+    save_checkpoint(payload | {"soup": [str(p) for p in args.sources]}, out / "last.ckpt")
     record = {
         "name": args.name,
         "budget_minutes": minutes,
