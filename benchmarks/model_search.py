@@ -147,7 +147,10 @@ def soup(args: argparse.Namespace) -> None:
     except CrackSegError as err:
         sys.exit(f"soup: {err}")
     if len({repr(m.preset) for m in models}) != 1:
-        sys.exit(f"soup: {args.sources} are not one preset: {[m.preset for m in models]}")
+        presets = ", ".join(
+            f"{p}: {m.preset['name']} {m.preset['overrides']}" for p, m in zip(args.sources, models)
+        )
+        sys.exit(f"soup: average runs of one preset ({presets})")
     states = [m.state_dict() for m in models]
     mean = {
         k: torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype)
