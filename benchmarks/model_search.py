@@ -64,7 +64,8 @@ def evaluate(ckpt: Path, name: str, threads: int, cpu: int | None) -> dict:
 
 
 def inference_ms(ckpt: Path, threads: int) -> float:
-    """Median ms per 416x416 image, batch 1, as `crackseg predict` runs it (bf16 where it wins)."""
+    """Median ms per 416x416 image, batch 1, as `crackseg predict` runs it (bf16 where it wins;
+    resized by the checkpoint's predict_scale, e.g. 624x624 for a model trained at 1.5x)."""
     import torch
 
     from crackseg.engine.checkpoint import load_model
@@ -74,7 +75,8 @@ def inference_ms(ckpt: Path, threads: int) -> float:
     torch.set_num_threads(threads)
     model = load_model(ckpt).eval()
     amp = resolve_amp("auto", torch.device("cpu"))
-    x = torch.randn(1, 3, 416, 416)
+    side = round(416 * (model.config.get("predict_scale") or 1.0))
+    x = torch.randn(1, 3, side, side)
     times = []
     with torch.inference_mode(), autocast(torch.device("cpu"), amp):
         for i in range(12):
