@@ -21,9 +21,18 @@ from crackseg.metrics import SegMetrics
 
 
 def check_options(
-    *, batch_size: int, workers: int, tolerance_px: int, threshold: float | None
+    *,
+    batch_size: int,
+    workers: int,
+    tolerance_px: int,
+    threshold: float | None,
+    scale: float | str = "auto",
 ) -> None:
     """Reject bad settings before any work (CrackSegError naming the flag)."""
+    if scale != "auto" and not (
+        isinstance(scale, (int, float)) and math.isfinite(scale) and 0 < scale <= 8
+    ):
+        raise CrackSegError(f"--scale must be auto or a number in (0, 8], got {scale!r}")
     if batch_size < 1:
         raise CrackSegError(f"--batch-size {batch_size}: give a whole number >= 1")
     if workers < 0:
@@ -61,22 +70,26 @@ def evaluate_checkpoint(
     threshold: float | None = None,
     tolerance_px: int = 2,
     amp: str = "none",
+    scale: float | str = "auto",
     out: str | Path | None = None,
 ) -> dict:
     """Run the predictor (the same one `crackseg predict` uses) over a split; returns metrics.
 
     `checkpoint` is a .ckpt, a bundled model's file or name, or None for the default bundled model.
+    `scale` resizes the images for the model as `crackseg predict --scale` does: "auto" (the run's
+    own scale; an image whose short side is over two windows is downscaled) or a factor.
 
     With `out`, writes metrics.json and pr_curve.png there. A split without any labelled pixel
     (every mask pixel ignore) is an error, never a perfect score; one without a labelled crack
     pixel (e.g. `names: []` in data.yaml) reports crack scores as undefined and adds a warning.
     """
     check_options(batch_size=batch_size, workers=workers, tolerance_px=tolerance_px,
-                  threshold=threshold)  # fmt: skip
+                  threshold=threshold, scale=scale)  # fmt: skip
     checkpoint = resolve_model_ref(checkpoint)
     dev = resolve_device(device)
+    scaling = {"auto": True} if scale == "auto" else {"scale": float(scale)}
     predictor = Predictor.from_checkpoint(checkpoint, device=dev, tta=tta,
-                                          amp_dtype=resolve_amp(amp, dev))  # fmt: skip
+                                          amp_dtype=resolve_amp(amp, dev), **scaling)  # fmt: skip
     try:
         threshold = resolve_threshold(threshold, predictor.model.config.get("threshold"))
     except ValueError as err:
@@ -95,7 +108,7 @@ def evaluate_checkpoint(
             "data.yaml and the mask values"
         )
     result = {"checkpoint": str(checkpoint), "data": str(data), "split": split,
-              "threshold": threshold, "tta": tta, "metrics": scores, "warnings": []}  # fmt: skip
+              "threshold": threshold, "tta": tta, "scale": scale, "metrics": scores, "warnings": []}  # fmt: skip
     if scores["recall"] is None:  # no crack pixel among the labels
         result["warnings"].append(
             f"{data}: the {split!r} split has no labelled crack pixel, so crack IoU, F1 and "

@@ -202,7 +202,8 @@ def test_split_without_crack_label_reports_crack_scores_undefined(
 BAD_FLAGS = {
     "evaluate": [(["--batch-size", "0"], "--batch-size"), (["--batch-size", "-3"], "--batch-size"),
                  (["--workers", "-1"], "--workers"), (["--tolerance", "-1"], "--tolerance"),
-                 (["--threshold", "2"], "--threshold"), (["--threshold", "nan"], "--threshold")],
+                 (["--threshold", "2"], "--threshold"), (["--threshold", "nan"], "--threshold"),
+                 (["--scale", "0"], "--scale"), (["--scale", "big"], "--scale")],
     "explain": [(["--smoothgrad", "-1"], "--smoothgrad"), (["--cell", "8"], "--cell")],
 }  # fmt: skip
 

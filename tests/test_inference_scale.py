@@ -54,3 +54,31 @@ def test_bad_scale_values_are_user_errors(value):
 def test_scale_settings():
     assert scale_settings("auto") == {"auto": True}
     assert scale_settings("0.5") == {"scale": 0.5}
+
+
+def test_evaluate_scores_what_predict_sees_at_a_scale(synth_yaml, tmp_path, monkeypatch):
+    """`evaluate --scale F` shows the model the images resized by F, as `predict --scale F` does,
+    scores at the labels' size, and records the scale; the default (auto) is the run's own."""
+    from crackseg import build_model
+    from crackseg.conventions import IMAGENET_MEAN, IMAGENET_STD
+    from crackseg.engine.checkpoint import model_payload, save_checkpoint
+    from crackseg.evaluate import check_options, evaluate_checkpoint
+
+    config = {"image_size": 64, "threshold": 0.5, "mean": list(IMAGENET_MEAN),
+              "std": list(IMAGENET_STD)}  # fmt: skip
+    torch.manual_seed(0)
+    model = build_model("unet_small", base_channels=4, depth=2)
+    ckpt = save_checkpoint({**model_payload(model), "config": config}, tmp_path / "m.ckpt")
+    seen = []
+    forward = Predictor._forward
+    monkeypatch.setattr(Predictor, "_forward",
+                        lambda self, x: seen.append(tuple(x.shape[-2:])) or forward(self, x))  # fmt: skip
+    own = evaluate_checkpoint(ckpt, synth_yaml, split="val")
+    assert set(seen) == {(64, 64)} and own["scale"] == "auto"
+    seen.clear()
+    half = evaluate_checkpoint(ckpt, synth_yaml, split="val", scale=0.5)
+    assert set(seen) == {(32, 32)} and half["scale"] == 0.5
+    assert half["metrics"]["images"] == own["metrics"]["images"] == 4
+    assert half["metrics"]["labelled_pixels"] == own["metrics"]["labelled_pixels"]  # label size
+    with pytest.raises(CrackSegError, match="--scale"):
+        check_options(batch_size=1, workers=0, tolerance_px=2, threshold=None, scale=0)

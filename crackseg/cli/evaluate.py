@@ -6,7 +6,7 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from crackseg.cli.predict import add_precision_option
+    from crackseg.cli.predict import add_precision_option, add_scale_option
 
     p = sub.add_parser(
         "evaluate",
@@ -27,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--tolerance", type=int, default=2, help="pixel tolerance of tol_f1 (default 2)")
     p.add_argument("--tta", action="store_true", help="average with a horizontally flipped pass")
+    add_scale_option(p)
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=4)
     add_precision_option(p)
@@ -38,13 +39,14 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from crackseg.cli.predict import precision_amp
+    from crackseg.cli.predict import precision_amp, scale_settings
     from crackseg.engine.checkpoint import resolve_model_ref
     from crackseg.evaluate import evaluate_checkpoint
     from crackseg.metrics import format_table
     from crackseg.weights import resolve_checkpoint
 
     amp = precision_amp(args.precision)  # a bad value fails before any work
+    scale = scale_settings(args.scale).get("scale", "auto")
     checkpoint, note = resolve_checkpoint(args.checkpoint)
     if note:
         print(f"crackseg evaluate: {note}", file=sys.stderr)
@@ -55,14 +57,15 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate_checkpoint(checkpoint, args.data, split=args.split, device=args.device,
                                  batch_size=args.batch_size, workers=args.workers, tta=args.tta,
                                  threshold=args.threshold, tolerance_px=args.tolerance, out=out,
-                                 amp=amp)  # fmt: skip
+                                 amp=amp, scale=scale)  # fmt: skip
     for warning in result["warnings"]:
         print(f"crackseg evaluate: warning: {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         n = int(result["metrics"]["images"])
-        title = f"{checkpoint} on {args.data} [{args.split}, {n} images]"
+        at = "" if scale == "auto" else f", scale {scale:g}"
+        title = f"{checkpoint} on {args.data} [{args.split}, {n} images{at}]"
         print(format_table(result["metrics"], title=title))
         print(f"wrote {', '.join(result['files'])}")
     return 0
