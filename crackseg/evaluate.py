@@ -16,7 +16,7 @@ from crackseg.engine.checkpoint import resolve_model_ref
 from crackseg.engine.loop import evaluate
 from crackseg.engine.setup import eval_loader, resolve_amp, resolve_device
 from crackseg.errors import CrackSegError
-from crackseg.inference import Predictor
+from crackseg.inference import Predictor, scale_settings
 from crackseg.metrics import SegMetrics
 
 
@@ -29,10 +29,7 @@ def check_options(
     scale: float | str = "auto",
 ) -> None:
     """Reject bad settings before any work (CrackSegError naming the flag)."""
-    if scale != "auto" and not (
-        isinstance(scale, (int, float)) and math.isfinite(scale) and 0 < scale <= 8
-    ):
-        raise CrackSegError(f"--scale must be auto or a number in (0, 8], got {scale!r}")
+    scale_settings(scale)
     if batch_size < 1:
         raise CrackSegError(f"--batch-size {batch_size}: give a whole number >= 1")
     if workers < 0:
@@ -87,9 +84,9 @@ def evaluate_checkpoint(
                   threshold=threshold, scale=scale)  # fmt: skip
     checkpoint = resolve_model_ref(checkpoint)
     dev = resolve_device(device)
-    scaling = {"auto": True} if scale == "auto" else {"scale": float(scale)}
     predictor = Predictor.from_checkpoint(checkpoint, device=dev, tta=tta,
-                                          amp_dtype=resolve_amp(amp, dev), **scaling)  # fmt: skip
+                                          amp_dtype=resolve_amp(amp, dev),
+                                          **scale_settings(scale))  # fmt: skip
     try:
         threshold = resolve_threshold(threshold, predictor.model.config.get("threshold"))
     except ValueError as err:

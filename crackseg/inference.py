@@ -84,6 +84,23 @@ def crack_logodds(logits: Tensor) -> Tensor:
 AUTO_SHORT_SIDE = 2.0  # `auto` scale: the model sees a short side of at most this many windows
 
 
+def scale_settings(value: str | float) -> dict:
+    """--scale as Predictor keywords: "auto" -> {"auto": True}, a factor F -> {"scale": F};
+    CrackSegError (naming the flag) unless F is a number in (0, 8]. Shared by predict, serve and
+    evaluate."""
+    from crackseg.errors import CrackSegError
+
+    if value == "auto":
+        return {"auto": True}
+    try:
+        scale = float(value)
+    except (TypeError, ValueError):
+        scale = math.nan
+    if not (math.isfinite(scale) and 0 < scale <= 8):
+        raise CrackSegError(f"--scale must be auto or a number in (0, 8], got {value!r}")
+    return {"scale": scale}
+
+
 def auto_scale(height: int, width: int, window: int, scale: float = 1.0) -> float:
     """`scale`, reduced so the short side is at most AUTO_SHORT_SIDE windows: a 4000x3000 phone
     photo shows cracks many times wider than the ~window-sized training images did."""

@@ -6,9 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from crackseg.cli.predict import scale_settings
 from crackseg.errors import CrackSegError
-from crackseg.inference import AUTO_SHORT_SIDE, Predictor, auto_scale
+from crackseg.inference import AUTO_SHORT_SIDE, Predictor, auto_scale, scale_settings
 
 
 class SizeRecorder(nn.Module):

@@ -39,9 +39,10 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from crackseg.cli.predict import precision_amp, scale_settings
+    from crackseg.cli.predict import precision_amp
     from crackseg.engine.checkpoint import resolve_model_ref
     from crackseg.evaluate import evaluate_checkpoint
+    from crackseg.inference import scale_settings
     from crackseg.metrics import format_table
     from crackseg.weights import resolve_checkpoint
 

@@ -95,23 +95,6 @@ def model_to_load(checkpoint: str | None, command: str):
     return resolve_model_ref(resolved)
 
 
-def scale_settings(value: str) -> dict:
-    """Predictor keywords for --scale: {"auto": True} or {"scale": F}; CrackSegError if bad."""
-    import math
-
-    from crackseg.errors import CrackSegError
-
-    if value == "auto":
-        return {"auto": True}
-    try:
-        scale = float(value)
-    except ValueError:
-        scale = math.nan
-    if not (math.isfinite(scale) and 0 < scale <= 8):
-        raise CrackSegError(f"--scale must be auto or a number in (0, 8], got {value!r}")
-    return {"scale": scale}
-
-
 def check_options(args: argparse.Namespace) -> None:
     """Every option, before any work: one CrackSegError line for the first bad one."""
     from crackseg.cli.checks import check_positive, check_threshold
@@ -120,6 +103,8 @@ def check_options(args: argparse.Namespace) -> None:
 
     check_threshold(args.threshold)
     check_positive(args.mm_per_px, "--mm-per-px", "millimetres per pixel")
+    from crackseg.inference import scale_settings
+
     scale_settings(args.scale)
     check_counting_options(args)
     precision_amp(args.precision)
@@ -146,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
     from crackseg.engine.setup import resolve_amp, resolve_device
     from crackseg.errors import CrackSegError
-    from crackseg.inference import Predictor
+    from crackseg.inference import Predictor, scale_settings
     from crackseg.predict import expand_inputs, predict_files, threshold_for
 
     check_options(args)

@@ -65,8 +65,8 @@ def check_options(args: argparse.Namespace) -> None:
     check_positive(args.max_megapixels, "--max-megapixels", "decoded pixels per upload")
     check_positive(args.predict_megapixels, "--predict-megapixels", "pixels the model analyses")
     check_count(args.queue, "--queue", minimum=0)
-    from crackseg.cli.predict import scale_settings
     from crackseg.deploy.backends import check_backend
+    from crackseg.inference import scale_settings
 
     scale_settings(args.scale)
     check_backend(args.checkpoint, args.backend)
@@ -84,9 +84,9 @@ def run(args: argparse.Namespace) -> int:
             f"crackseg serve needs the 'serve' extra ({err.name} is missing): "
             "pip install 'crackseg[serve]'"
         ) from None
-    from crackseg.cli.predict import model_to_load, scale_settings
+    from crackseg.cli.predict import model_to_load
     from crackseg.engine.setup import resolve_device
-    from crackseg.inference import Predictor
+    from crackseg.inference import Predictor, scale_settings
     from crackseg.predict import threshold_for
 
     checkpoint = model_to_load(args.checkpoint, "serve")
