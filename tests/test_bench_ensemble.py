@@ -1,0 +1,58 @@
+"""benchmarks/ensemble.py: one row per model plus their mean, on the same images; the mean of a
+model with itself scores exactly what the model does, and one model is a usage error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from crackseg import build_model
+from crackseg.conventions import IMAGENET_MEAN, IMAGENET_STD
+from crackseg.engine.checkpoint import model_payload, save_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "ensemble.py"
+
+
+def tiny_checkpoint(path: Path, seed: int, threshold: float) -> Path:
+    config = {"image_size": 64, "threshold": threshold, "mean": list(IMAGENET_MEAN),
+              "std": list(IMAGENET_STD)}  # fmt: skip
+    torch.manual_seed(seed)
+    model = build_model("unet_small", base_channels=4, depth=2)
+    return save_checkpoint({**model_payload(model), "config": config}, path)
+
+
+def run(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), "--threads", "1", *map(str, args)],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)  # fmt: skip
+
+
+def table(stdout: str) -> dict[str, list[str]]:
+    rows = [line.strip("|").split("|") for line in stdout.splitlines() if line.startswith("| ")]
+    return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows[1:]}
+
+
+def test_rows_per_model_and_their_mean(synth_yaml, tmp_path):
+    a = tiny_checkpoint(tmp_path / "a.ckpt", seed=0, threshold=0.4)
+    b = tiny_checkpoint(tmp_path / "b.ckpt", seed=1, threshold=0.5)
+    proc = run("--models", a, b, "--data", synth_yaml, "--split", "val")
+    assert proc.returncode == 0, proc.stderr
+    assert "| model | thr 0.4 | thr 0.5 |" in proc.stdout  # 0.5 and each stored threshold
+    rows = table(proc.stdout)
+    assert list(rows) == [str(a), str(b), "mean of all"]
+    assert all(len(cells) == 2 for cells in rows.values())
+
+    same = run("--models", a, a, "--data", synth_yaml, "--split", "val", "--thresholds", "0.5")
+    assert same.returncode == 0, same.stderr
+    rows = table(same.stdout)
+    assert rows["mean of all"] == rows[str(a)]
+
+
+def test_one_model_is_a_usage_error(tmp_path):
+    a = tiny_checkpoint(tmp_path / "a.ckpt", seed=0, threshold=0.5)
+    proc = run("--models", a)
+    assert proc.returncode == 2
+    assert "--models needs at least two models" in proc.stderr.splitlines()[-1]
