@@ -25,9 +25,9 @@ from crackseg.engine.checkpoint import resolve_model_ref
 from crackseg.engine.setup import resolve_amp
 from crackseg.errors import CrackSegError
 from crackseg.inference import Predictor
+from crackseg.metrics import SegMetrics
 
 CRACK_SEG = Path(__file__).resolve().parents[2] / "shared" / "data" / "crack-seg" / "crack-seg.yaml"
-IGNORE = 255
 
 
 def main() -> None:
@@ -40,6 +40,8 @@ def main() -> None:
     args = parser.parse_args()
     if len(args.models) < 2:
         parser.error("--models needs at least two models to average")
+    if args.thresholds and not all(0 < t <= 1 for t in args.thresholds):
+        parser.error(f"--thresholds: give probabilities in (0, 1], got {args.thresholds}")
     torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")
     amp = resolve_amp("auto", cpu)
@@ -48,28 +50,24 @@ def main() -> None:
     stored = [p.model.config.get("threshold") or 0.5 for p in predictors]
     thresholds = sorted(set(args.thresholds or [0.5, *stored]))
     rows = [*args.models, "mean of all"]
-    counts = {(row, t): [0, 0, 0] for row in rows for t in thresholds}  # tp, fp, fn
+    # one pooled count per (row, threshold); exact matching only (no tolerance dilation needed)
+    metrics = {(row, t): SegMetrics(thresholds=[t], threshold=t, tolerance_px=0)
+               for row in rows for t in thresholds}  # fmt: skip
     dataset = build_dataset(args.data, args.split, resize="native", compact=True)  # uint8
     for i in range(len(dataset)):
         item = dataset[i]
-        valid = item["mask"] != IGNORE  # (H, W)
-        label = (item["mask"] == 1) & valid
         image = item["image"].permute(1, 2, 0).numpy()  # (H, W, 3) uint8, as predict reads it
         probs = [torch.from_numpy(p.predict_probs(image)) for p in predictors]  # M x (H, W)
         probs.append(torch.stack(probs).mean(0))
         for row, prob in zip(rows, probs):
             for t in thresholds:
-                pred = (prob >= t) & valid
-                c = counts[row, t]
-                c[0] += (pred & label).sum().item()
-                c[1] += (pred & ~label).sum().item()
-                c[2] += (~pred & label).sum().item()
+                metrics[row, t].update(prob[None], item["mask"][None].long())  # (1, H, W)
     print(f"{args.data} {args.split}: {len(dataset)} images, pooled crack IoU")
     print("| model | " + " | ".join(f"thr {t:g}" for t in thresholds) + " |")
     print("|---|" + "---|" * len(thresholds))
     for row in rows:
-        cells = [f"{tp / (tp + fp + fn):.3f}" if tp + fp + fn else "n/a (no crack pixels)"
-                 for tp, fp, fn in (counts[row, t] for t in thresholds)]  # fmt: skip
+        ious = (metrics[row, t].compute()["crack_iou"] for t in thresholds)
+        cells = ["n/a (no crack pixels)" if iou is None else f"{iou:.3f}" for iou in ious]
         print(f"| {row} | " + " | ".join(cells) + " |")
 
 

@@ -1,5 +1,6 @@
 """benchmarks/ensemble.py: one row per model plus their mean, on the same images; the mean of a
-model with itself scores exactly what the model does, and one model is a usage error."""
+model with itself scores exactly what the model does; one model or a threshold outside (0, 1]
+is a usage error."""
 
 from __future__ import annotations
 
@@ -51,8 +52,11 @@ def test_rows_per_model_and_their_mean(synth_yaml, tmp_path):
     assert rows["mean of all"] == rows[str(a)]
 
 
-def test_one_model_is_a_usage_error(tmp_path):
+def test_bad_arguments_are_usage_errors(tmp_path):
     a = tiny_checkpoint(tmp_path / "a.ckpt", seed=0, threshold=0.5)
     proc = run("--models", a)
     assert proc.returncode == 2
     assert "--models needs at least two models" in proc.stderr.splitlines()[-1]
+    proc = run("--models", a, a, "--thresholds", "0.5", "1.5")
+    assert proc.returncode == 2
+    assert "--thresholds: give probabilities in (0, 1]" in proc.stderr.splitlines()[-1]

@@ -100,11 +100,10 @@ def check_options(args: argparse.Namespace) -> None:
     from crackseg.cli.checks import check_positive, check_threshold
     from crackseg.cli.measure import check_counting_options
     from crackseg.errors import CrackSegError
+    from crackseg.inference import scale_settings
 
     check_threshold(args.threshold)
     check_positive(args.mm_per_px, "--mm-per-px", "millimetres per pixel")
-    from crackseg.inference import scale_settings
-
     scale_settings(args.scale)
     check_counting_options(args)
     precision_amp(args.precision)
