@@ -1,7 +1,7 @@
 """Model search at equal wall-clock budgets: train a candidate, evaluate its final weights, record.
 
     python benchmarks/model_search.py run NAME --config configs/search/NAME.yaml --minutes 25 \
-        [--threads 1 --cpu 0] [--resume]
+        [--threads 1 --cpu 0] [--resume] [--peers]
     python benchmarks/model_search.py soup NAME --from RUN_A/last.ckpt RUN_B/last.ckpt
     python benchmarks/model_search.py table       # benchmarks/results/model_search.md from the JSONs
 
@@ -12,6 +12,8 @@ pavement val (CRACK500, GAPs384, ShadowCrack, AigleRN crops). Threads are fixed 
 (OMP_NUM_THREADS, and `taskset` when --cpu is given), so two runs side by side each own a core.
 `soup` averages the weights of runs fine-tuned from the same start (a "model soup", Wortsman et
 al. 2022: no training, one more candidate) and scores it the same way, under the runs' budget.
+`--peers` runs every crackseg command through benchmarks/peer_presets.py, so a config may name a
+segmentation_models_pytorch peer (e.g. `model: smp_unet_resnet18`; run it with .venv-peers/bin/python).
 Every run's command, config and summary go to benchmarks/results/model_search/NAME-Mm.json.
 """
 
@@ -39,22 +41,25 @@ EVALS = {  # name: (dataset, split)
 }
 RESULTS = ROOT / "benchmarks" / "results" / "model_search"
 TABLE = ROOT / "benchmarks" / "results" / "model_search.md"
+PEER_ENTRY = ROOT / "benchmarks" / "peer_presets.py"
 
 
-def crackseg_cmd(args: list[str], threads: int, cpu: int | None) -> list[str]:
+def crackseg_cmd(args: list[str], threads: int, cpu: int | None, peers: bool = False) -> list[str]:
     prefix = ["taskset", "-c", str(cpu)] if cpu is not None and shutil.which("taskset") else []
-    return [*prefix, sys.executable, "-m", "crackseg", *args]
+    entry = [str(PEER_ENTRY)] if peers else ["-m", "crackseg"]
+    return [*prefix, sys.executable, *entry, *args]
 
 
 def thread_env(threads: int) -> dict:
     return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
 
 
-def evaluate(ckpt: Path, name: str, threads: int, cpu: int | None) -> dict:
+def evaluate(ckpt: Path, name: str, threads: int, cpu: int | None, peers: bool = False) -> dict:
     data, split = EVALS[name]
     out = ckpt.parent / f"eval_{name}"
     cmd = crackseg_cmd(["evaluate", "--checkpoint", str(ckpt), "--data", str(data), "--split",
-                        split, "--json", "--out", str(out), "--workers", "0"], threads, cpu)  # fmt: skip
+                        split, "--json", "--out", str(out), "--workers", "0"], threads, cpu,
+                       peers)  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, env=thread_env(threads))
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"}
@@ -94,7 +99,12 @@ def run(args: argparse.Namespace) -> None:
              "--time-limit", str(args.minutes), "--budget-schedule", "--epochs", "1000"]  # fmt: skip
     if args.resume:
         train.append("--resume")
-    cmd = crackseg_cmd(train, args.threads, args.cpu)
+    cmd = crackseg_cmd(train, args.threads, args.cpu, args.peers)
+    if args.peers:
+        sys.path.insert(0, str(PEER_ENTRY.parent))
+        import peer_presets  # the peers' presets, for inference_ms's load_model below
+
+        peer_presets.register()
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with open(out.parent / f"{tag}.log", "a") as log:
@@ -112,6 +122,7 @@ def run(args: argparse.Namespace) -> None:
         "budget_minutes": args.minutes,
         "threads": args.threads,
         "cpu": args.cpu,
+        "torch": torch_version(),
         "command": " ".join(cmd),
         "config_file": str(args.config),
         "config": Path(args.config).read_text(),
@@ -121,7 +132,7 @@ def run(args: argparse.Namespace) -> None:
         "train_images_per_s": statistics.mean(r["images_per_s"] for r in history),
         "train_images": sum(r["images_per_s"] * r["epoch_seconds"] for r in history),
         "inference_ms_416": inference_ms(ckpt, args.threads),
-        "eval": {name: evaluate(ckpt, name, args.threads, args.cpu) for name in EVALS},
+        "eval": {name: evaluate(ckpt, name, args.threads, args.cpu, args.peers) for name in EVALS},
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
     }
@@ -183,6 +194,12 @@ def soup(args: argparse.Namespace) -> None:
     write_table()
 
 
+def torch_version() -> str:
+    import torch
+
+    return torch.__version__
+
+
 def summary_history(ckpt: Path) -> list[dict]:
     import torch
 
@@ -227,6 +244,8 @@ def main() -> None:
     r.add_argument("--threads", type=int, default=2)
     r.add_argument("--cpu", type=int, help="pin to this core (taskset)")
     r.add_argument("--resume", action="store_true")
+    r.add_argument("--peers", action="store_true",
+                   help="run through benchmarks/peer_presets.py (configs naming an smp peer)")  # fmt: skip
     s = sub.add_parser("soup")
     s.add_argument("name")
     s.add_argument("--from", dest="sources", nargs="+", required=True, type=Path)
