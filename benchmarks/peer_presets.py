@@ -18,6 +18,7 @@ from functools import partial
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from crackseg.errors import CrackSegError
 from crackseg.models.presets import PRESETS
 
 PEERS = {"smp_unet_resnet18": ("Unet", "resnet18")}  # preset name: (smp architecture, encoder)
@@ -40,7 +41,11 @@ class AnySize(nn.Module):
 
 def smp_peer(arch: str, encoder: str, *, num_classes: int = 2, image_size: int | None = None):
     """smp `arch(encoder)` with random weights; `image_size` accepted and ignored, as by our U-Net."""
-    import segmentation_models_pytorch as smp
+    try:
+        import segmentation_models_pytorch as smp
+    except ImportError as err:  # one line from the crackseg CLI, not a traceback
+        raise CrackSegError(f"peer {arch}({encoder}) needs segmentation_models_pytorch ({err}): "
+                            "run `make peers` and use .venv-peers/bin/python") from err  # fmt: skip
 
     return AnySize(getattr(smp, arch)(encoder, encoder_weights=None, classes=num_classes))
 

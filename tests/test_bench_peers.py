@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 import crackseg
+from crackseg.errors import CrackSegError
 from crackseg.models.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,6 +65,17 @@ def test_register_adds_only_the_peers_and_keeps_ours(fake_smp):
     peer_presets.register()  # idempotent
     assert PRESETS.keys() - ours.keys() == set(peer_presets.PEERS)
     assert all(PRESETS[k] is v for k, v in ours.items())
+
+
+def test_missing_smp_is_one_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "segmentation_models_pytorch", None)  # import fails
+    peer_presets.register()
+    try:
+        with pytest.raises(CrackSegError, match="needs segmentation_models_pytorch.*make peers"):
+            crackseg.build_model("smp_unet_resnet18")
+    finally:
+        for name in peer_presets.PEERS:
+            PRESETS.pop(name, None)
 
 
 def test_model_search_routes_commands_through_the_peer_entry():
