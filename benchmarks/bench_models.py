@@ -83,10 +83,13 @@ def timm_vit(timm_name: str, image_size: int, *, linear_head: bool, **kw) -> nn.
     return TimmLinearSegmenter(vit) if linear_head else Features(vit)
 
 
-def smp_model(arch: str, encoder: str, image_size: int) -> nn.Module:
+def smp_model(
+    arch: str, encoder: str, image_size: int | None = None, *, num_classes: int = NUM_CLASSES
+) -> nn.Module:
+    """smp `arch(encoder)`, random init (no weights download); any size that is a multiple of 32."""
     import segmentation_models_pytorch as smp
 
-    return getattr(smp, arch)(encoder, encoder_weights=None, classes=NUM_CLASSES)
+    return getattr(smp, arch)(encoder, encoder_weights=None, classes=num_classes)
 
 
 def _peers() -> list[Entry]:

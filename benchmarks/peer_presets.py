@@ -16,6 +16,7 @@ import sys
 from functools import partial
 
 import torch.nn.functional as F
+from bench_models import smp_model
 from torch import Tensor, nn
 
 from crackseg.errors import CrackSegError
@@ -40,14 +41,13 @@ class AnySize(nn.Module):
 
 
 def smp_peer(arch: str, encoder: str, *, num_classes: int = 2, image_size: int | None = None):
-    """smp `arch(encoder)` with random weights; `image_size` accepted and ignored, as by our U-Net."""
+    """bench.py's smp `arch(encoder)` at any size; `image_size` accepted and ignored, as by our U-Net."""
     try:
-        import segmentation_models_pytorch as smp
+        net = smp_model(arch, encoder, num_classes=num_classes)
     except ImportError as err:  # one line from the crackseg CLI, not a traceback
         raise CrackSegError(f"peer {arch}({encoder}) needs segmentation_models_pytorch ({err}): "
                             "run `make peers` and use .venv-peers/bin/python") from err  # fmt: skip
-
-    return AnySize(getattr(smp, arch)(encoder, encoder_weights=None, classes=num_classes))
+    return AnySize(net)
 
 
 def register() -> None:

@@ -38,12 +38,17 @@ class StrideNet(nn.Module):
 
 
 @pytest.fixture
-def fake_smp(monkeypatch):
-    monkeypatch.setitem(sys.modules, "segmentation_models_pytorch",
-                        types.SimpleNamespace(Unet=StrideNet))  # fmt: skip
+def clean_presets():
+    """Leaves crackseg's presets as the test found them."""
     yield
     for name in peer_presets.PEERS:
         PRESETS.pop(name, None)
+
+
+@pytest.fixture
+def fake_smp(monkeypatch, clean_presets):
+    monkeypatch.setitem(sys.modules, "segmentation_models_pytorch",
+                        types.SimpleNamespace(Unet=StrideNet))  # fmt: skip
 
 
 @pytest.mark.parametrize("size", [(416, 416), (121, 213), (224, 224)])
@@ -67,15 +72,11 @@ def test_register_adds_only_the_peers_and_keeps_ours(fake_smp):
     assert all(PRESETS[k] is v for k, v in ours.items())
 
 
-def test_missing_smp_is_one_clear_error(monkeypatch):
+def test_missing_smp_is_one_clear_error(monkeypatch, clean_presets):
     monkeypatch.setitem(sys.modules, "segmentation_models_pytorch", None)  # import fails
     peer_presets.register()
-    try:
-        with pytest.raises(CrackSegError, match="needs segmentation_models_pytorch.*make peers"):
-            crackseg.build_model("smp_unet_resnet18")
-    finally:
-        for name in peer_presets.PEERS:
-            PRESETS.pop(name, None)
+    with pytest.raises(CrackSegError, match="needs segmentation_models_pytorch.*make peers"):
+        crackseg.build_model("smp_unet_resnet18")
 
 
 def test_model_search_routes_commands_through_the_peer_entry():
