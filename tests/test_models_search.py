@@ -18,6 +18,9 @@ TINY = {
     ),
     "unet_cnn16_small": dict(base_channels=4, depth=3),
     "segmenter_vit_tiny_convstem8_linear": dict(embed_dim=32, depth=2, num_heads=2, image_size=64),
+    "segmenter_vit_tiny_convstem8_mask": dict(
+        embed_dim=32, depth=2, num_heads=2, image_size=64, decoder_heads=2
+    ),
     "segmenter_vit_tiny_convstem8_skip": dict(embed_dim=32, depth=2, num_heads=2, image_size=64),
 }
 

@@ -84,8 +84,8 @@ PRESETS["unet_res_small"] = partial(unet, base_channels=16, depth=4, residual=Tr
 PRESETS["unet_vit_small"] = partial(transunet, base_channels=16, depth=4, transformer_depth=4,
                                     embed_dim=192, num_heads=4)  # fmt: skip
 PRESETS["unet_cnn16_small"] = partial(transunet, base_channels=16, depth=4, transformer_depth=0)
-# thin cracks with a Segmenter: patch8_linear (exists) -> overlapping conv stem -> skip decoder
-for _dec in ("linear", "skip"):
+# thin cracks with a Segmenter: patch8_linear (exists) -> overlapping conv stem -> mask or skip decoder
+for _dec in ("linear", "mask", "skip"):
     PRESETS[f"segmenter_vit_tiny_convstem8_{_dec}"] = partial(
         segmenter, "tiny", 8, _dec, stem="conv", stem_channels=16
     )
