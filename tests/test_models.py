@@ -2,11 +2,14 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
+from einops import rearrange
 from safetensors.torch import save_file
 
 import crackseg
 from crackseg.errors import CrackSegError
 from crackseg.models import (
+    MaskTransformer,
     load_vit_weights,
     sincos_2d,
     to_timm_state_dict,
@@ -107,6 +110,29 @@ def test_mask_decoder_refuses_one_class():
         crackseg.build_model("segmenter_vit_tiny_patch16_mask", num_classes=1)
     model = crackseg.build_model("segmenter_vit_tiny_patch16_linear", **shrunk("x"), num_classes=1)
     assert model(torch.randn(1, 3, 32, 32)).shape == (1, 1, 32, 32)
+
+
+@pytest.mark.parametrize("num_classes", [2, 3])
+def test_mask_decoder_learns_a_rare_class(num_classes):
+    """LayerNorm over K = 2 class scores outputs +-1 (a step with no gradient), so that head
+    collapsed to "all background" on cracks; the 2-class head must learn a rare class (5% of the
+    tokens: those whose first feature is above 1.5), as the LayerNorm head does for K = 3."""
+    torch.manual_seed(0)
+    head = MaskTransformer(embed_dim=16, num_classes=num_classes, depth=1, num_heads=2, drop_rate=0)
+    tokens = torch.randn(4, 64, 16)  # (B, N, D) on an 8x8 grid
+    target = rearrange(tokens[..., 0] > 1.5, "b (h w) -> b h w", h=8).long()
+    opt = torch.optim.Adam(head.parameters(), lr=1e-2)
+    for _ in range(100):
+        loss = F.cross_entropy(head(tokens, (8, 8)), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        pred = head(tokens, (8, 8)).argmax(1) == 1
+    rare = target == 1
+    assert 4 <= rare.sum() <= 20
+    assert (pred & rare).sum() / (pred | rare).sum() > 0.9  # IoU of the rare class
+    assert head.mask_norm.weight.shape == head.mask_norm.bias.shape == (num_classes,)
 
 
 def test_unknown_model_and_bad_override_are_clear():

@@ -25,9 +25,28 @@ class LinearDecoder(nn.Module):
         return rearrange(self.head(tokens), "b (gh gw) k -> b k gh gw", gh=grid[0], gw=grid[1])
 
 
+class ClassScale(nn.Module):
+    """Per-class scale and bias of cosine similarities: the mask transformer's last step for K = 2.
+
+    LayerNorm over two values outputs +-1 whatever they are (a step with no gradient away from a
+    tie), so a 2-class head behind it cannot learn: on crack-seg every pixel of every image came out
+    at crack probability 0.126 after one epoch. The cosine of random D-dim vectors has std D**-0.5,
+    so the scale starts at D**0.5: unit-variance logits, as LayerNorm gives over many classes.
+    Parameters named and shaped as nn.LayerNorm(K)'s (weight, bias)."""
+
+    def __init__(self, num_classes: int, *, init_scale: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((num_classes,), float(init_scale)))
+        self.bias = nn.Parameter(torch.zeros(num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.weight + self.bias  # (..., K)
+
+
 class MaskTransformer(nn.Module):
     """K learned class embeddings processed jointly with the patch tokens by Transformer blocks;
-    logits = L2-normalised patch features x L2-normalised class features, then LayerNorm over K."""
+    logits = L2-normalised patch features x L2-normalised class features, then LayerNorm over K
+    (Strudel et al.) for K > 2, or a learned per-class scale for K = 2 (`ClassScale`)."""
 
     has_attention = True  # `Decoder` contract: forward(..., return_attention=True) gives maps
 
@@ -61,7 +80,11 @@ class MaskTransformer(nn.Module):
         self.proj_patch = nn.Parameter(embed_dim**-0.5 * torch.randn(embed_dim, embed_dim))
         self.proj_classes = nn.Parameter(embed_dim**-0.5 * torch.randn(embed_dim, embed_dim))
         self.decoder_norm = nn.LayerNorm(embed_dim)
-        self.mask_norm = nn.LayerNorm(num_classes)
+        self.mask_norm = (
+            nn.LayerNorm(num_classes)
+            if num_classes > 2
+            else ClassScale(num_classes, init_scale=embed_dim**0.5)
+        )
 
     def forward(
         self, tokens: Tensor, grid: tuple[int, int], *, return_attention: bool = False
