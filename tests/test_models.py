@@ -135,6 +135,26 @@ def test_mask_decoder_learns_a_rare_class(num_classes):
     assert head.mask_norm.weight.shape == head.mask_norm.bias.shape == (num_classes,)
 
 
+def test_mask_decoder_class_features_start_apart_among_many_tokens():
+    """Encoder tokens share a common component; with the official 0.02 init the class embeddings'
+    residual stream is swamped by the attention average over the patch tokens, so the K class
+    features start almost equal (cosine 0.998 here, and on the convstem8 Segmenter's 1024 tokens,
+    which then kept one crack probability for every pixel for 418 steps). They must start apart."""
+    torch.manual_seed(0)
+    tokens = torch.randn(32) + 0.3 * torch.randn(2, 1024, 32)  # (B, N, D): shared + per-token
+    cosines, feats = [], {}
+    for init_std in (0.02, None):  # the official init, then the default
+        kw = {} if init_std is None else {"class_init_std": init_std}
+        head = MaskTransformer(embed_dim=32, num_classes=2, depth=1, num_heads=2, **kw).eval()
+        head.decoder_norm.register_forward_hook(lambda m, i, out: feats.update(x=out))
+        with torch.no_grad():
+            head(tokens, (32, 32))
+        classes = F.normalize(feats["x"][:, -2:] @ head.proj_classes, dim=-1)  # (B, K, D)
+        cosines.append((classes[:, 0] * classes[:, 1]).sum(-1).mean().item())
+    assert cosines[0] > 0.99  # the failure the default avoids, reproduced
+    assert cosines[1] < 0.5
+
+
 def test_unknown_model_and_bad_override_are_clear():
     with pytest.raises(CrackSegError, match="unknown model 'vit_huge'.*unet_small"):
         crackseg.build_model("vit_huge")
