@@ -53,7 +53,8 @@ class MaskTransformer(nn.Module):
     the same for every class: with 1024 patch-8 tokens the K class features start at cosine 0.998
     to each other, LayerNorm over 150 classes can amplify that, a 2-class head cannot, and the
     convstem8 Segmenter stayed at one crack probability for every pixel (0.04) for 418 steps.
-    At 1.0 they start orthogonal and the same run separates cracks within 20 steps."""
+    At 1.0 they start near-orthogonal, and the same recipe reached val crack IoU 0.499 after its
+    first epoch (0.000 before)."""
 
     has_attention = True  # `Decoder` contract: forward(..., return_attention=True) gives maps
 
