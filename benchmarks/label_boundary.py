@@ -6,14 +6,15 @@ own width convention costs.
         [--every K] [--groups G]
 
 Crack masks are a few pixels wide, so a one-pixel disagreement on the crack's edges costs a large
-share of the IoU. The first rows say how much (the labels dilated or eroded by a disk of r px,
-the distance tolerance F1 uses, scored against themselves); the last rows say which share of a model's wrong pixels (false positives +
-false negatives, at its stored threshold) lie within r px of a label boundary, i.e. are width
-errors rather than missed or invented cracks. Then two views of the width the labels draw:
-the IoU if each image had its own best threshold (the model's maps unchanged; an oracle that
-sees the labels: not a score), and, with the images in file-name order split into
-G runs (Roboflow numbers uploads in batches), each run's IoU and predicted/label crack area at
-the stored threshold. Writes nothing; prints tables.
+share of the IoU. The first rows say how much (the labels dilated or eroded by a disk of r px, the
+distance tolerance F1 uses, scored against themselves). The next say which share of a model's
+wrong pixels (false positives + false negatives, at its stored threshold) lie within r px of a
+label boundary, i.e. are width errors, and which lie in whole cracks invented or missed
+(8-connected pieces of one mask that the other never touches). Then two views of the width the
+labels draw: the IoU if each image had its own best threshold (the model's maps unchanged; an
+oracle that sees the labels: not a score), and, with the images in file-name order split into G
+runs (Roboflow numbers uploads in batches), each run's IoU and predicted/label crack area at the
+stored threshold. Writes nothing; prints tables.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
+from scipy import ndimage
 from torch import Tensor
 
 from crackseg.data.dataset import build_dataset
@@ -47,6 +50,15 @@ GRID = torch.arange(1, 100, dtype=torch.float64) / 100  # (n,) thresholds 0.01..
 def erode(mask: Tensor, r: int) -> Tensor:
     """(H, W) bool -> (H, W) bool shrunk by a disk of r px (the complement of `dilate`'s)."""
     return ~dilate(~mask[None], r)[0]
+
+
+def untouched(mask: Tensor, other: Tensor) -> Tensor:
+    """(H, W) bool, (H, W) bool -> the pixels of mask's 8-connected pieces that share no pixel
+    with other: a whole crack invented (mask = prediction) or missed (mask = label)."""
+    pieces, n = ndimage.label(mask.numpy(), structure=np.ones((3, 3)))
+    touched = np.zeros(n + 1, dtype=bool)
+    touched[np.unique(pieces[other.numpy()])] = True
+    return torch.from_numpy((pieces > 0) & ~touched[pieces])  # piece 0 is the background
 
 
 def grid_counts(probs: Tensor, label: Tensor, valid: Tensor) -> Tensor:
@@ -124,6 +136,7 @@ def main() -> None:
     # (op, r): [intersection, union] of the labels and the labels dilated/eroded by r px
     shifted = {(op, r): [0, 0] for op in ("dilated", "eroded") for r in args.radii}
     near = dict.fromkeys(args.radii, 0)
+    whole = {"invented": 0, "missed": 0}  # wrong pixels in cracks the other mask never touches
     at_threshold, on_grid = [], []  # per image: (tp, fp, fn); (n, 3) over GRID
     for i in order:
         item = dataset[i]
@@ -141,6 +154,8 @@ def main() -> None:
         at_threshold.append([(pred & label).sum(), (pred & ~label).sum(), (~pred & label).sum()])
         on_grid.append(grid_counts(probs, label, valid))
         wrong = pred ^ label
+        whole["invented"] += untouched(pred, label).sum().item()
+        whole["missed"] += untouched(label, pred).sum().item()
         for r in args.radii:
             near[r] += (wrong & grown[r] & ~shrunk[r]).sum().item()  # within r px of the edge
     per_image = torch.tensor(at_threshold, dtype=torch.float64)  # (I, 3)
@@ -159,6 +174,10 @@ def main() -> None:
     for r, n in near.items():
         share = defined_ratio(n, fp + fn)
         print(f"| r = {r} | {'no wrong pixel' if share is None else f'{share:.3f}'} |")
+    for kind, what in (("invented", "predicted cracks that touch no labelled crack"),
+                       ("missed", "labelled cracks that no prediction touches")):  # fmt: skip
+        share = defined_ratio(whole[kind], fp + fn)
+        print(f"| in {what} ({kind}) | {'no wrong pixel' if share is None else f'{share:.3f}'} |")
     print_runs([names[i] for i in order], per_image, args.groups)
 
 

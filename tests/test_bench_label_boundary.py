@@ -67,6 +67,22 @@ def test_each_image_at_its_own_threshold_beats_one_global_threshold(bench):
     assert max(single) < 0.99  # no one threshold serves both crack images
 
 
+def test_untouched_finds_whole_cracks_only(bench):
+    pred = torch.zeros(8, 8, dtype=torch.bool)
+    pred[1, 1:4] = True  # overlaps the label
+    pred[6, 5:8] = True  # a crack the label never draws
+    label = torch.zeros(8, 8, dtype=torch.bool)
+    label[1, 3:7] = True
+    label[4, 0] = True  # a one-pixel crack no prediction touches
+    invented = bench.untouched(pred, label)
+    assert invented.sum() == 3 and invented[6, 5:8].all()
+    missed = bench.untouched(label, pred)
+    assert missed.sum() == 1 and missed[4, 0]
+    blank = torch.zeros(8, 8, dtype=torch.bool)
+    assert torch.equal(bench.untouched(pred, blank), pred)  # nothing labelled: all of it invented
+    assert not bench.untouched(blank, pred).any()  # the background is never a crack
+
+
 def test_iou_of_nothing_is_undefined(bench):
     assert bench.iou(0, 0, 0) is None
     assert bench.show(None).startswith("undefined")
@@ -107,6 +123,11 @@ def test_end_to_end_tables(synth_yaml, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert ": 4 of 4 images; model at threshold 0.5" in proc.stdout
     assert float(cell(proc.stdout, "| labels vs labels dilated by 1 px")) < 1.0
+    for kind in ("invented", "missed"):
+        share = cell(
+            proc.stdout, f"| in {'predicted' if kind == 'invented' else 'labelled'} cracks"
+        )
+        assert share == "no wrong pixel" or 0.0 <= float(share) <= 1.0, (kind, share)
     runs = [line for line in proc.stdout.splitlines() if line.startswith("| ") and " .. " in line]
     assert len(runs) == 2 and all("(2)" in line for line in runs)
     oracle = next(line for line in proc.stdout.splitlines() if "own best threshold" in line)
