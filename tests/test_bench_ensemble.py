@@ -4,31 +4,9 @@ is a usage error."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
+from bench_scripts import ROOT, run_script, tiny_checkpoint
 
-import torch
-
-from crackseg import build_model
-from crackseg.conventions import IMAGENET_MEAN, IMAGENET_STD
-from crackseg.engine.checkpoint import model_payload, save_checkpoint
-
-ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "ensemble.py"
-
-
-def tiny_checkpoint(path: Path, seed: int, threshold: float) -> Path:
-    config = {"image_size": 64, "threshold": threshold, "mean": list(IMAGENET_MEAN),
-              "std": list(IMAGENET_STD)}  # fmt: skip
-    torch.manual_seed(seed)
-    model = build_model("unet_small", base_channels=4, depth=2)
-    return save_checkpoint({**model_payload(model), "config": config}, path)
-
-
-def run(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), "--threads", "1", *map(str, args)],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)  # fmt: skip
 
 
 def table(stdout: str) -> dict[str, list[str]]:
@@ -39,14 +17,16 @@ def table(stdout: str) -> dict[str, list[str]]:
 def test_rows_per_model_and_their_mean(synth_yaml, tmp_path):
     a = tiny_checkpoint(tmp_path / "a.ckpt", seed=0, threshold=0.4)
     b = tiny_checkpoint(tmp_path / "b.ckpt", seed=1, threshold=0.5)
-    proc = run("--models", a, b, "--data", synth_yaml, "--split", "val")
+    proc = run_script(SCRIPT, "--models", a, b, "--data", synth_yaml, "--split", "val")
     assert proc.returncode == 0, proc.stderr
     assert "| model | thr 0.4 | thr 0.5 |" in proc.stdout  # 0.5 and each stored threshold
     rows = table(proc.stdout)
     assert list(rows) == [str(a), str(b), "mean of all"]
     assert all(len(cells) == 2 for cells in rows.values())
 
-    same = run("--models", a, a, "--data", synth_yaml, "--split", "val", "--thresholds", "0.5")
+    same = run_script(
+        SCRIPT, "--models", a, a, "--data", synth_yaml, "--split", "val", "--thresholds", "0.5"
+    )
     assert same.returncode == 0, same.stderr
     rows = table(same.stdout)
     assert rows["mean of all"] == rows[str(a)]
@@ -54,9 +34,9 @@ def test_rows_per_model_and_their_mean(synth_yaml, tmp_path):
 
 def test_bad_arguments_are_usage_errors(tmp_path):
     a = tiny_checkpoint(tmp_path / "a.ckpt", seed=0, threshold=0.5)
-    proc = run("--models", a)
+    proc = run_script(SCRIPT, "--models", a)
     assert proc.returncode == 2
     assert "--models needs at least two models" in proc.stderr.splitlines()[-1]
-    proc = run("--models", a, a, "--thresholds", "0.5", "1.5")
+    proc = run_script(SCRIPT, "--models", a, a, "--thresholds", "0.5", "1.5")
     assert proc.returncode == 2
     assert "--thresholds: give probabilities in (0, 1]" in proc.stderr.splitlines()[-1]

@@ -6,18 +6,11 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from bench_scripts import ROOT, run_script, tiny_checkpoint
 
-from crackseg import build_model
-from crackseg.conventions import IMAGENET_MEAN, IMAGENET_STD
-from crackseg.engine.checkpoint import model_payload, save_checkpoint
-
-ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "label_boundary.py"
 
 
@@ -99,19 +92,6 @@ def test_natural_order_and_roboflow_names(bench):
     assert bench.ROBOFLOW_HASH.sub("", "1604.rf." + "0f" * 16 + ".jpg") == "1604.jpg"
 
 
-def tiny_checkpoint(path: Path) -> Path:
-    config = {"image_size": 64, "threshold": 0.5, "mean": list(IMAGENET_MEAN),
-              "std": list(IMAGENET_STD)}  # fmt: skip
-    torch.manual_seed(0)
-    model = build_model("unet_small", base_channels=4, depth=2)
-    return save_checkpoint({**model_payload(model), "config": config}, path)
-
-
-def run(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), "--threads", "1", *map(str, args)],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)  # fmt: skip
-
-
 def cell(stdout: str, row_start: str) -> str:
     line = next(line for line in stdout.splitlines() if line.startswith(row_start))
     return line.strip("|").split("|")[-1].strip()
@@ -119,7 +99,9 @@ def cell(stdout: str, row_start: str) -> str:
 
 def test_end_to_end_tables(synth_yaml, tmp_path):
     ckpt = tiny_checkpoint(tmp_path / "tiny.ckpt")
-    proc = run("--checkpoint", ckpt, "--data", synth_yaml, "--split", "val", "--groups", "2")
+    proc = run_script(
+        SCRIPT, "--checkpoint", ckpt, "--data", synth_yaml, "--split", "val", "--groups", "2"
+    )
     assert proc.returncode == 0, proc.stderr
     assert ": 4 of 4 images; model at threshold 0.5" in proc.stdout
     assert float(cell(proc.stdout, "| labels vs labels dilated by 1 px")) < 1.0
@@ -138,6 +120,6 @@ def test_end_to_end_tables(synth_yaml, tmp_path):
 
 
 def test_groups_below_one_is_a_usage_error(tmp_path):
-    proc = run("--checkpoint", tmp_path / "missing.ckpt", "--groups", "0")
+    proc = run_script(SCRIPT, "--checkpoint", tmp_path / "missing.ckpt", "--groups", "0")
     assert proc.returncode == 2
     assert "--every 1 --groups 0: give whole numbers >= 1" in proc.stderr.splitlines()[-1]

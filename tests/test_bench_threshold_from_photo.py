@@ -5,18 +5,14 @@ Roboflow copies map to one photo, and the script prints its tables end to end.""
 from __future__ import annotations
 
 import importlib.util
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
+from bench_scripts import ROOT, run_script, tiny_checkpoint
 
 from crackseg import build_model
-from crackseg.conventions import IMAGENET_MEAN, IMAGENET_STD
-from crackseg.engine.checkpoint import model_payload, save_checkpoint
 
-ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "threshold_from_photo.py"
 
 
@@ -85,22 +81,11 @@ def test_roboflow_copies_share_a_photo(bench):
     ) == pytest.approx(1.0)
 
 
-def tiny_checkpoint(path: Path) -> Path:
-    config = {"image_size": 64, "threshold": 0.5, "mean": list(IMAGENET_MEAN),
-              "std": list(IMAGENET_STD)}  # fmt: skip
-    torch.manual_seed(0)
-    model = build_model("unet_small", base_channels=4, depth=2)
-    return save_checkpoint({**model_payload(model), "config": config}, path)
-
-
-def run(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), "--threads", "1", *map(str, args)],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)  # fmt: skip
-
-
 def test_end_to_end_tables(synth_yaml, tmp_path):
     ckpt = tiny_checkpoint(tmp_path / "tiny.ckpt")
-    proc = run("--checkpoint", ckpt, "--data", synth_yaml, "--k", "2", "4", "--dims", "3")
+    proc = run_script(
+        SCRIPT, "--checkpoint", ckpt, "--data", synth_yaml, "--k", "2", "4", "--dims", "3"
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "--fit train 16 images, --score val 4 images" in out and "-> 3 components" in out
@@ -111,6 +96,6 @@ def test_end_to_end_tables(synth_yaml, tmp_path):
 
 
 def test_bad_numbers_are_usage_errors(tmp_path):
-    proc = run("--checkpoint", tmp_path / "missing.ckpt", "--k", "0")
+    proc = run_script(SCRIPT, "--checkpoint", tmp_path / "missing.ckpt", "--k", "0")
     assert proc.returncode == 2
     assert "--every, --dims and --k: give whole numbers >= 1" in proc.stderr.splitlines()[-1]
