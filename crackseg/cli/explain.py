@@ -44,7 +44,10 @@ def run(args: argparse.Namespace) -> int:
         raise CrackSegError(f"--smoothgrad {args.smoothgrad}: give a number of copies >= 0")
     if args.cell < 32:
         raise CrackSegError(f"--cell {args.cell}: give a cell size of at least 32 px")
-    paths = expand_inputs(args.inputs)
+    paths = expand_inputs(args.inputs, exclude=args.out)
+    if left_out := len(expand_inputs(args.inputs)) - len(paths):
+        print(f"crackseg explain: left out {left_out} images under --out {args.out} (an earlier "
+              "run's outputs)", file=sys.stderr)  # fmt: skip
     checkpoint, note = resolve_checkpoint(args.checkpoint)
     if note:
         print(f"crackseg explain: {note}", file=sys.stderr)

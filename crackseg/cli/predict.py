@@ -134,7 +134,11 @@ def run(args: argparse.Namespace) -> int:
     from crackseg.predict import expand_inputs, predict_files, threshold_for
 
     check_options(args)
-    total = len(expand_inputs(args.inputs))  # a wrong path fails before the model loads
+    total = len(expand_inputs(args.inputs, exclude=args.out))  # a bad path fails before loading
+    left_out = len(expand_inputs(args.inputs)) - total
+    if left_out:
+        print(f"crackseg predict: left out {left_out} images under --out {args.out} (an earlier "
+              "run's outputs)", file=sys.stderr)  # fmt: skip
     checkpoint = model_to_load(args.checkpoint, "predict")
     device = resolve_device(args.device)
     amp_dtype = resolve_amp(precision_amp(args.precision), device)

@@ -1,0 +1,116 @@
+"""Which images `crackseg predict` and `explain` read: an --out folder inside the searched folder
+holds an earlier run's PNGs, and a second run must neither predict on them nor hide that it left
+them out; an empty folder is an error that says so."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from cli_contract import assert_user_error, run_cli
+from PIL import Image
+
+import crackseg
+from crackseg.engine.checkpoint import model_payload, save_checkpoint
+from crackseg.predict import expand_inputs
+
+CONFIG = {"image_size": 64, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    model = crackseg.build_model("unet_small", base_channels=4, depth=2)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.ckpt"
+    return save_checkpoint({**model_payload(model), "config": CONFIG}, path)
+
+
+@pytest.fixture
+def photos(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+def predicted(out) -> list[str]:
+    return [row["image"] for row in json.loads((out / "predictions.json").read_text())]
+
+
+def test_a_second_run_into_a_sub_folder_predicts_the_photos_again_not_the_outputs(
+    capsys, checkpoint, photos
+):
+    out = photos / "preds"
+    first = run_cli(capsys, "predict", "--checkpoint", checkpoint, photos, "--out", out)
+    assert first.code == 0, first.err
+    assert len(list(out.glob("*.png"))) == 6  # mask, prob, overlay of 2 photos
+    second = run_cli(capsys, "predict", "--checkpoint", checkpoint, photos, "--out", out)
+    assert second.code == 0, second.err
+    assert "left out 6 images under --out" in second.err
+    assert len(predicted(out)) == 2
+    assert sorted(p.name for p in out.rglob("*.png")) == sorted(
+        f"{i}_{kind}.png" for i in range(2) for kind in ("mask", "prob", "overlay")
+    )
+
+
+def test_a_glob_into_its_own_out_sub_folder_leaves_the_outputs_out(capsys, checkpoint, photos):
+    out = photos / "preds"
+    run_cli(capsys, "predict", "--checkpoint", checkpoint, photos, "--out", out)
+    result = run_cli(
+        capsys, "predict", "--checkpoint", checkpoint, f"{photos}/**/*.png", "--out", out
+    )
+    assert result.code == 0, result.err
+    assert "left out 6 images" in result.err
+    assert len(predicted(out)) == 2
+
+
+def test_an_out_folder_that_is_the_input_folder_excludes_nothing(photos):
+    """The photos themselves are in it: leaving them out would predict nothing."""
+    (photos / "0_mask.png").write_bytes((photos / "0.png").read_bytes())
+    assert len(expand_inputs([str(photos)], exclude=photos)) == 3
+    assert len(expand_inputs([f"{photos}/*.png"], exclude=photos)) == 3
+    assert len(expand_inputs([str(photos / "0_mask.png")], exclude=photos)) == 1
+
+
+def test_files_named_one_by_one_are_read_even_inside_out(photos):
+    out = photos / "preds"
+    out.mkdir()
+    (out / "x.png").write_bytes((photos / "0.png").read_bytes())
+    assert expand_inputs([str(out / "x.png")], exclude=out) == [out / "x.png"]
+    assert len(expand_inputs([str(photos)], exclude=out)) == 2
+    assert len(expand_inputs([str(photos)])) == 3
+
+
+def test_a_folder_with_only_earlier_outputs_is_a_one_line_error(capsys, checkpoint, tmp_path):
+    photos = tmp_path / "photos"
+    (photos / "preds").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(photos / "preds" / "a_mask.png")
+    result = run_cli(
+        capsys, "predict", "--checkpoint", checkpoint, photos, "--out", photos / "preds"
+    )
+    assert_user_error(result, "photos", "only images are earlier outputs")
+
+
+def test_an_empty_folder_says_it_holds_no_images(capsys, checkpoint, tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = run_cli(
+        capsys, "predict", "--checkpoint", checkpoint, tmp_path / "empty", "--out", tmp_path / "o"
+    )
+    assert_user_error(result, "empty", "holds no image files")
+    assert not (tmp_path / "o").exists()
+
+
+def test_explain_leaves_its_own_outputs_out_too(capsys, checkpoint, photos):
+    out = photos / "explained"
+    first = run_cli(capsys, "explain", "--checkpoint", checkpoint, photos, "--out", out)
+    assert first.code == 0, first.err
+    made = sorted(p.name for p in out.rglob("*.png"))
+    assert made
+    second = run_cli(capsys, "explain", "--checkpoint", checkpoint, photos, "--out", out)
+    assert second.code == 0, second.err
+    assert f"left out {len(made)} images under --out" in second.err
+    assert sorted(p.name for p in out.rglob("*.png")) == made
