@@ -1,4 +1,5 @@
-"""Shared by the tests of benchmarks/*.py scripts: a tiny checkpoint and a run of a script."""
+"""Shared by tests: a tiny checkpoint (benchmark scripts, CLI input handling) and a run of a
+benchmark script."""
 
 from __future__ import annotations
 

@@ -8,23 +8,16 @@ import json
 
 import numpy as np
 import pytest
-import torch
+from bench_scripts import tiny_checkpoint
 from cli_contract import assert_user_error, run_cli
 from PIL import Image
 
-import crackseg
-from crackseg.engine.checkpoint import model_payload, save_checkpoint
 from crackseg.predict import expand_inputs
-
-CONFIG = {"image_size": 64, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    model = crackseg.build_model("unet_small", base_channels=4, depth=2)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.ckpt"
-    return save_checkpoint({**model_payload(model), "config": CONFIG}, path)
+    return tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.ckpt")
 
 
 @pytest.fixture
