@@ -159,3 +159,31 @@ def test_fp16_overflow_falls_back_to_bf16_not_to_inf(synth_yaml, weights_dir, tm
     assert meta["dtype"] == "bf16" and "up.0.convs.0.1.running_var" in meta["dtype_note"]
     loaded = crackseg.load_model("big-v1")
     assert torch.isfinite(loaded.up[0].convs[0][1].running_var).all()
+
+
+def test_a_bundled_model_is_recalibrated_on_other_labels(checkpoint, synth_yaml, weights_dir,
+                                                          capsys):  # fmt: skip
+    """A user with labelled photos drawn at another width re-bundles the shipped model: the new
+    bundle keeps the weights, stores the threshold that fits those labels and says where it came
+    from; it cannot overwrite the model it was made from."""
+    bundle_checkpoint(checkpoint, synth_yaml, "tiny-v1", split="val", log=lambda *_: None)
+    source = json.loads((weights_dir / "tiny-v1.json").read_text())
+    argv = ["models", "bundle", "--checkpoint", "tiny-v1", "--data", synth_yaml, "--split", "test",
+            "--name", "tiny-mine", "--not-default"]  # fmt: skip
+    assert run_cli(capsys, *argv).code == 0
+    meta = json.loads((weights_dir / "tiny-mine.json").read_text())
+    test_best = evaluate_checkpoint(weights_dir / "tiny-v1.safetensors", synth_yaml,
+                                    split="test", threshold=None)["metrics"]["ods_threshold"]  # fmt: skip
+    assert meta["threshold"] == test_best
+    assert meta["provenance"]["recalibrated_from"] == "tiny-v1"
+    assert meta["provenance"]["threshold_before"] == source["threshold"]
+    assert meta["provenance"]["source_provenance"] == source["provenance"]
+    assert meta["description"] == f"tiny-v1 recalibrated on {synth_yaml} [test]"
+    assert meta["model"] == source["model"] and meta["default"] is False
+    old = crackseg.load_model(weights_dir / "tiny-v1.safetensors").state_dict()
+    new = crackseg.load_model(weights_dir / "tiny-mine.safetensors").state_dict()
+    assert all(torch.equal(old[k], new[k]) for k in old)  # fp16 -> fp16: the same weights
+    before = (weights_dir / "tiny-v1.safetensors").read_bytes()
+    argv[argv.index("tiny-mine")] = "tiny-v1"
+    assert_user_error(run_cli(capsys, *argv), "--name tiny-v1", "its own name")
+    assert (weights_dir / "tiny-v1.safetensors").read_bytes() == before

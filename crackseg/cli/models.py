@@ -35,7 +35,9 @@ def register_bundle(sub: argparse._SubParsersAction) -> None:
         "within 0.005 of float32), and write NAME.safetensors + NAME.json into the package's "
         "weights folder ($CRACKSEG_WEIGHTS_DIR overrides it). Refuses weights over 20 MB.",
     )
-    p.add_argument("--checkpoint", required=True, help="a .ckpt written by crackseg train")
+    p.add_argument("--checkpoint", required=True,
+                   help="a .ckpt written by crackseg train, or a bundled model (name or "
+                   ".safetensors file) to recalibrate on your own labelled photos")  # fmt: skip
     p.add_argument("--data", required=True, help="dataset folder or .yaml to calibrate on")
     p.add_argument("--split", default="val", help="labelled split to calibrate on (default val)")
     p.add_argument("--name", required=True, help="bundle name, e.g. crackseg-unet-v1")

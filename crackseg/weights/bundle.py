@@ -3,6 +3,8 @@
 `bundle_checkpoint` evaluates the checkpoint on a labelled split at native size, stores the best-F1
 (ODS) threshold of that split, converts the weights to fp16/bf16, keeps the conversion only when
 its crack IoU stays within `MAX_IOU_DROP` of float32, and writes `NAME.safetensors` + `NAME.json`.
+A bundled model is accepted in place of the checkpoint: that recalibrates it on the user's own
+labelled photos (whose cracks may be drawn wider or narrower than the data it was calibrated on).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 from torch import nn
 
 from crackseg.errors import CrackSegError
-from crackseg.weights import FORMAT, MAX_BYTES, WEIGHTS_SUFFIX, weights_dir
+from crackseg.weights import FORMAT, MAX_BYTES, WEIGHTS_SUFFIX, read_metadata, weights_dir
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 MAX_IOU_DROP = 0.005  # a converted model may lose at most this much val crack IoU
@@ -105,13 +107,20 @@ def bundle_checkpoint(
     log=print,
 ) -> dict[str, Any]:
     """Calibrate, convert, verify and write a bundle; returns its metadata (see module doc)."""
-    from crackseg.engine.checkpoint import load_model, read_checkpoint
+    from crackseg.engine.checkpoint import load_model, resolve_model_ref
 
     if dtype not in DTYPES:
         raise CrackSegError(f"--dtype {dtype}: give one of {', '.join(DTYPES)}")
     folder = Path(folder) if folder is not None else weights_dir()
     start = time.perf_counter()
+    checkpoint = resolve_model_ref(checkpoint)  # a bundled model's name -> its file
+    if (folder / f"{name}{WEIGHTS_SUFFIX}").resolve() == checkpoint.resolve():
+        raise CrackSegError(f"--name {name}: that is the model being recalibrated, and writing it "
+                            "would replace it; give the new bundle its own name")  # fmt: skip
+    source = _source(checkpoint)  # read before any evaluation: a bad file fails at once
     model = load_model(checkpoint)
+    if not description and "recalibrated_from" in source:
+        description = f"{source['recalibrated_from']} recalibrated on {data} [{split}]"
     log(f"evaluating {checkpoint} (float32) on {data} [{split}] to calibrate the threshold")
     fp32 = _scores(Path(checkpoint), data, split, None, device)
     threshold = fp32["ods_threshold"]
@@ -140,7 +149,6 @@ def bundle_checkpoint(
         log(f"warning: {note}")
     else:
         log(f"{dtype} crack IoU {converted['crack_iou']:.4f} (float32 {fp32['crack_iou']:.4f})")
-    ckpt = read_checkpoint(checkpoint)
     extra = {
         "description": description,
         "default": default,
@@ -150,9 +158,7 @@ def bundle_checkpoint(
         "provenance": {
             "checkpoint": str(checkpoint),
             "data": str(data),
-            "epoch": ckpt.get("epoch"),
-            "training_config": ckpt.get("config"),
-            **({"soup_of": ckpt["soup"]} if ckpt.get("soup") else {}),  # averaged checkpoints
+            **source,
             "command": command,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
@@ -169,6 +175,21 @@ def bundle_checkpoint(
     log(f"wrote {path} ({meta['size_bytes'] / 2**20:.2f} MB, {kept}) and {path.with_suffix('.json')}"
         f" in {time.perf_counter() - start:.0f} s")  # fmt: skip
     return meta
+
+
+def _source(checkpoint: Path) -> dict[str, Any]:
+    """What a bundle is made from: a training checkpoint's epoch and config, or for a bundled
+    model being recalibrated, its name, former threshold and its own provenance."""
+    from crackseg.engine.checkpoint import read_checkpoint
+
+    if checkpoint.suffix == WEIGHTS_SUFFIX:
+        meta = read_metadata(checkpoint)
+        return {"recalibrated_from": meta.get("name", checkpoint.stem),
+                "threshold_before": meta.get("threshold"),
+                "source_provenance": meta.get("provenance")}  # fmt: skip
+    ckpt = read_checkpoint(checkpoint)
+    return {"epoch": ckpt.get("epoch"), "training_config": ckpt.get("config"),
+            **({"soup_of": ckpt["soup"]} if ckpt.get("soup") else {})}  # averaged checkpoints  # fmt: skip
 
 
 def fp16_overflow(model) -> str | None:
