@@ -3,9 +3,11 @@ benchmark script."""
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import torch
 
@@ -29,3 +31,16 @@ def run_script(script: Path, *args) -> subprocess.CompletedProcess:
     """Run a benchmark script on one thread from the repository root."""
     return subprocess.run([sys.executable, str(script), "--threads", "1", *map(str, args)],
                           capture_output=True, text=True, timeout=120, cwd=ROOT)  # fmt: skip
+
+
+def load_script(script: Path) -> ModuleType:
+    """A benchmark script imported as a module (its functions, without running main); a script
+    that imports a sibling script finds it."""
+    sys.path.insert(0, str(script.parent))
+    try:
+        spec = importlib.util.spec_from_file_location(script.stem, script)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(script.parent))
+    return module

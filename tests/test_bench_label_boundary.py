@@ -4,22 +4,18 @@ the script prints its tables end to end and rejects a run count below one."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 
 import pytest
 import torch
-from bench_scripts import ROOT, run_script, tiny_checkpoint
+from bench_scripts import ROOT, load_script, run_script, tiny_checkpoint
 
 SCRIPT = ROOT / "benchmarks" / "label_boundary.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("label_boundary", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def counts_at(probs, label, valid, threshold):

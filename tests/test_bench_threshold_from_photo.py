@@ -4,12 +4,9 @@ Roboflow copies map to one photo, and the script prints its tables end to end.""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import pytest
 import torch
-from bench_scripts import ROOT, run_script, tiny_checkpoint
+from bench_scripts import ROOT, load_script, run_script, tiny_checkpoint
 
 from crackseg import build_model
 
@@ -18,14 +15,7 @@ SCRIPT = ROOT / "benchmarks" / "threshold_from_photo.py"
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(SCRIPT.parent))  # it imports its sibling label_boundary.py
-    try:
-        spec = importlib.util.spec_from_file_location("threshold_from_photo", SCRIPT)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
-    return module
+    return load_script(SCRIPT)  # it imports its sibling label_boundary.py
 
 
 def test_channel_stats_of_maps_and_tokens(bench):

@@ -4,22 +4,18 @@ measures a narrower crack, and the script prints its table end to end."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import numpy as np
 import pytest
-from bench_scripts import ROOT, run_script, tiny_checkpoint
+from bench_scripts import ROOT, load_script, run_script, tiny_checkpoint
 
 SCRIPT = ROOT / "benchmarks" / "width_vs_threshold.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("width_vs_threshold", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def test_a_bar_measures_its_width_and_nothing_measures_nothing(bench):
