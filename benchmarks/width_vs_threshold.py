@@ -15,20 +15,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
+import label_boundary as boundary  # the sibling script (its default data path): run from benchmarks/
 import numpy as np
 import torch
 
+from crackseg.conventions import IGNORE_INDEX
 from crackseg.data.dataset import build_dataset
 from crackseg.engine.checkpoint import resolve_model_ref
 from crackseg.engine.setup import resolve_amp
 from crackseg.errors import CrackSegError
 from crackseg.inference import Predictor
 from crackseg.measure import measure_cracks
-
-CRACK_SEG = Path(__file__).resolve().parents[2] / "shared" / "data" / "crack-seg" / "crack-seg.yaml"
-IGNORE = 255
 
 
 def widths(mask: np.ndarray) -> tuple[int, float, float]:
@@ -69,7 +67,7 @@ class Tally:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=None, help="default: the bundled model")
-    parser.add_argument("--data", default=str(CRACK_SEG))
+    parser.add_argument("--data", default=str(boundary.CRACK_SEG))
     parser.add_argument("--split", default="val")
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.18, 0.4, 0.6, 0.83])
     parser.add_argument("--every", type=int, default=1, help="measure every K-th image")
@@ -86,7 +84,7 @@ def main() -> None:
     images = range(0, len(dataset), args.every)
     for i in images:
         item = dataset[i]
-        valid = (item["mask"] != IGNORE).numpy()  # (H, W)
+        valid = (item["mask"] != IGNORE_INDEX).numpy()  # (H, W)
         label = (item["mask"] == 1).numpy() & valid
         measured = widths(label)
         labels.add(measured, float("nan"))  # no ratio of the labels to themselves

@@ -37,13 +37,23 @@ def expand_inputs(inputs: list[str], exclude: str | Path | None = None) -> list[
     is listed too, so that it is reported rather than silently passed over. Images under
     `exclude` (the --out folder) are left out of folder walks and glob matches when that folder
     lies inside the searched one, so a second run does not predict on the first one's PNGs."""
-    return [path for path, _ in _expand(inputs, exclude)]
+    return find_inputs(inputs, exclude)[0]
 
 
-def _expand(inputs: list[str], exclude: str | Path | None = None) -> list[tuple[Path, Path]]:
-    """(image path, its name for outputs) per image: a folder's images keep their sub-folder
-    relative to it (`a/x`), a file or glob match is named by its stem."""
+def find_inputs(inputs: list[str], exclude: str | Path | None = None) -> tuple[list[Path], str]:
+    """`expand_inputs` and the line a command prints about what it left out under `exclude`
+    ("" when nothing was), from one walk of the folders."""
+    pairs, left_out = _expand(inputs, exclude)
+    note = f"left out {left_out} images under --out {exclude} (an earlier run's outputs)"
+    return [path for path, _ in pairs], note if left_out else ""
+
+
+def _expand(inputs: list[str], exclude: str | Path | None = None) -> tuple[list, int]:
+    """(image path, its name for outputs) per image, and how many images under `exclude` were
+    left out: a folder's images keep their sub-folder relative to it (`a/x`), a file or glob
+    match is named by its stem."""
     paths: list[tuple[Path, Path]] = []
+    left_out = 0
     for spec in inputs:
         p = Path(spec)
         if p.is_dir():
@@ -56,18 +66,20 @@ def _expand(inputs: list[str], exclude: str | Path | None = None) -> list[tuple[
                 found = [(p, Path(p.stem))]  # `x.jpg` given by name is a folder: reported when read
             if not found:
                 raise CrackSegError(f"{spec}: the folder holds no image files")
-            found = _outside(found, exclude, p, spec)
+            kept = _outside(found, exclude, p, spec)
+            left_out, found = left_out + len(found) - len(kept), kept
         elif p.is_file():
             found = [(p, Path(p.stem))]
         else:
             matches = sorted(Path(q) for q in glob.glob(spec, recursive=True) if Path(q).is_file())
             found = [(q, Path(q.stem)) for q in matches]
             if found:
-                found = _outside(found, exclude, _glob_root(spec), spec)
+                kept = _outside(found, exclude, _glob_root(spec), spec)
+                left_out, found = left_out + len(found) - len(kept), kept
         if not found:
             raise CrackSegError(f"{spec}: no such image file, folder or matching pattern")
         paths += found
-    return paths
+    return paths, left_out
 
 
 def _glob_root(spec: str) -> Path:
@@ -80,7 +92,7 @@ def _glob_root(spec: str) -> Path:
     return Path(*fixed) if fixed else Path(".")
 
 
-def _outside(found: list, exclude, searched: Path, spec: str) -> list[tuple[Path, Path]]:
+def _outside(found: list, exclude: str | Path | None, searched: Path, spec: str) -> list:
     """`found` less the paths under `exclude`, when `exclude` is a sub-folder of `searched` (an
     --out folder equal to or above the searched folder excludes nothing: it holds the inputs)."""
     if exclude is None:
@@ -102,7 +114,7 @@ def output_names(inputs: list[str], exclude: str | Path | None = None) -> list[t
     `b/x.jpg` given as files), each gets its extension (`x_jpg`), then a number (`x_jpg-2`).
     The same file given twice is predicted once."""
     pairs, seen = [], set()
-    for path, name in _expand(inputs, exclude):
+    for path, name in _expand(inputs, exclude)[0]:
         if path.resolve() not in seen:
             seen.add(path.resolve())
             pairs.append((path, name.as_posix()))

@@ -37,17 +37,16 @@ def run(args: argparse.Namespace) -> int:
     from crackseg.engine.setup import resolve_device
     from crackseg.errors import CrackSegError
     from crackseg.explain import explain, write_explanation
-    from crackseg.predict import expand_inputs
+    from crackseg.predict import find_inputs
     from crackseg.weights import resolve_checkpoint
 
     if args.smoothgrad < 0:
         raise CrackSegError(f"--smoothgrad {args.smoothgrad}: give a number of copies >= 0")
     if args.cell < 32:
         raise CrackSegError(f"--cell {args.cell}: give a cell size of at least 32 px")
-    paths = expand_inputs(args.inputs, exclude=args.out)
-    if left_out := len(expand_inputs(args.inputs)) - len(paths):
-        print(f"crackseg explain: left out {left_out} images under --out {args.out} (an earlier "
-              "run's outputs)", file=sys.stderr)  # fmt: skip
+    paths, left_out_note = find_inputs(args.inputs, exclude=args.out)
+    if left_out_note:
+        print(f"crackseg explain: {left_out_note}", file=sys.stderr)
     checkpoint, note = resolve_checkpoint(args.checkpoint)
     if note:
         print(f"crackseg explain: {note}", file=sys.stderr)

@@ -131,14 +131,14 @@ def run(args: argparse.Namespace) -> int:
     from crackseg.engine.setup import resolve_amp, resolve_device
     from crackseg.errors import CrackSegError
     from crackseg.inference import Predictor, scale_settings
-    from crackseg.predict import expand_inputs, predict_files, threshold_for
+    from crackseg.predict import find_inputs, predict_files, threshold_for
 
     check_options(args)
-    total = len(expand_inputs(args.inputs, exclude=args.out))  # a bad path fails before loading
-    left_out = len(expand_inputs(args.inputs)) - total
-    if left_out:
-        print(f"crackseg predict: left out {left_out} images under --out {args.out} (an earlier "
-              "run's outputs)", file=sys.stderr)  # fmt: skip
+    # a bad path fails before the model loads
+    paths, left_out_note = find_inputs(args.inputs, exclude=args.out)
+    total = len(paths)
+    if left_out_note:
+        print(f"crackseg predict: {left_out_note}", file=sys.stderr)
     checkpoint = model_to_load(args.checkpoint, "predict")
     device = resolve_device(args.device)
     amp_dtype = resolve_amp(precision_amp(args.precision), device)

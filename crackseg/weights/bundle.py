@@ -122,14 +122,14 @@ def bundle_checkpoint(
     if not description and "recalibrated_from" in source:
         description = f"{source['recalibrated_from']} recalibrated on {data} [{split}]"
     log(f"evaluating {checkpoint} (float32) on {data} [{split}] to calibrate the threshold")
-    fp32 = _scores(Path(checkpoint), data, split, None, device)
+    fp32 = _scores(checkpoint, data, split, None, device)
     threshold = fp32["ods_threshold"]
     if threshold is None:
         raise CrackSegError(
             f"{data}: the {split!r} split has no labelled crack pixel, so no threshold can be "
             "calibrated; bundle with a split that has cracks (e.g. --split val)"
         )
-    fp32 = _scores(Path(checkpoint), data, split, threshold, device)
+    fp32 = _scores(checkpoint, data, split, threshold, device)
     log(f"calibrated threshold {threshold:.2f} (best F1 on {split}): float32 crack IoU "
         f"{fp32['crack_iou']:.4f}")  # fmt: skip
     kept, note = dtype, None
@@ -188,8 +188,8 @@ def _source(checkpoint: Path) -> dict[str, Any]:
                 "threshold_before": meta.get("threshold"),
                 "source_provenance": meta.get("provenance")}  # fmt: skip
     ckpt = read_checkpoint(checkpoint)
-    return {"epoch": ckpt.get("epoch"), "training_config": ckpt.get("config"),
-            **({"soup_of": ckpt["soup"]} if ckpt.get("soup") else {})}  # averaged checkpoints  # fmt: skip
+    soup = {"soup_of": ckpt["soup"]} if ckpt.get("soup") else {}  # averaged checkpoints
+    return {"epoch": ckpt.get("epoch"), "training_config": ckpt.get("config"), **soup}
 
 
 def fp16_overflow(model) -> str | None:
