@@ -4,12 +4,12 @@ A batch never stops at one bad image: with `on_skip`, each unreadable file (empt
 an image, a decompression bomb, a folder with an image's name) is reported and skipped, and the
 rest is written as usual. With `processes` > 1, images are shared out to that many processes
 (spawned, each with its own copy of the predictor and an equal share of the torch threads); the
-outputs are the same files with the same bytes.
+outputs are the same files with the same bytes. Which images are read, and which earlier outputs
+are left out: `crackseg.inputs`.
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import multiprocessing
 from collections.abc import Callable, Iterator
@@ -23,119 +23,12 @@ import torch
 
 from crackseg.conventions import DEFAULT_THRESHOLD, resolve_threshold
 from crackseg.data import read_image
-from crackseg.data.io import is_image_file
 from crackseg.errors import CrackSegError
 from crackseg.inference import Predictor
+from crackseg.inputs import mark_output, output_names
 from crackseg.visualize import overlay, save_png
 
 PNG_LEVEL = 1  # zlib level of the written PNGs: a 12 MP overlay takes 2 s at 1, 6.9 s at 6 (+16 %)
-
-
-def expand_inputs(inputs: list[str], exclude: str | Path | None = None) -> list[Path]:
-    """Files, folders (their images, sorted) and glob patterns -> image paths; unmatched inputs
-    are an error that names them. A folder named like an image (`x.jpg/`) inside a searched folder
-    is listed too, so that it is reported rather than silently passed over. Images under
-    `exclude` (the --out folder) are left out of folder walks and glob matches when that folder
-    lies inside the searched one, so a second run does not predict on the first one's PNGs."""
-    return find_inputs(inputs, exclude)[0]
-
-
-def find_inputs(inputs: list[str], exclude: str | Path | None = None) -> tuple[list[Path], str]:
-    """`expand_inputs` and the line a command prints about what it left out under `exclude`
-    ("" when nothing was), from one walk of the folders."""
-    pairs, left_out = _expand(inputs, exclude)
-    note = f"left out {left_out} images under --out {exclude} (an earlier run's outputs)"
-    return [path for path, _ in pairs], note if left_out else ""
-
-
-def _expand(inputs: list[str], exclude: str | Path | None = None) -> tuple[list, int]:
-    """(image path, its name for outputs) per image, and how many images under `exclude` were
-    left out: a folder's images keep their sub-folder relative to it (`a/x`), a file or glob
-    match is named by its stem."""
-    paths: list[tuple[Path, Path]] = []
-    left_out = 0
-    for spec in inputs:
-        p = Path(spec)
-        if p.is_dir():
-            found = sorted(
-                q for q in p.rglob("*") if is_image_file(q) and (q.is_file() or q.is_dir())
-            )
-            found = [(q, q.relative_to(p).with_suffix("")) for q in found
-                     if q.is_file() or not _has_images(q)]  # fmt: skip
-            if not found and is_image_file(p):
-                found = [(p, Path(p.stem))]  # `x.jpg` given by name is a folder: reported when read
-            if not found:
-                raise CrackSegError(f"{spec}: the folder holds no image files")
-            kept = _outside(found, exclude, p, spec)
-            left_out, found = left_out + len(found) - len(kept), kept
-        elif p.is_file():
-            found = [(p, Path(p.stem))]
-        else:
-            matches = sorted(Path(q) for q in glob.glob(spec, recursive=True) if Path(q).is_file())
-            found = [(q, Path(q.stem)) for q in matches]
-            if found:
-                kept = _outside(found, exclude, _glob_root(spec), spec)
-                left_out, found = left_out + len(found) - len(kept), kept
-        if not found:
-            raise CrackSegError(f"{spec}: no such image file, folder or matching pattern")
-        paths += found
-    return paths, left_out
-
-
-def _glob_root(spec: str) -> Path:
-    """The folder a glob pattern searches: its parts before the first wildcard."""
-    fixed = []
-    for part in Path(spec).parts:
-        if any(c in part for c in "*?["):
-            break
-        fixed.append(part)
-    return Path(*fixed) if fixed else Path(".")
-
-
-def _outside(found: list, exclude: str | Path | None, searched: Path, spec: str) -> list:
-    """`found` less the paths under `exclude`, when `exclude` is a sub-folder of `searched` (an
-    --out folder equal to or above the searched folder excludes nothing: it holds the inputs)."""
-    if exclude is None:
-        return found
-    out, root = Path(exclude).resolve(), searched.resolve()
-    if out == root or not out.is_relative_to(root):
-        return found
-    kept = [(q, name) for q, name in found if not q.resolve().is_relative_to(out)]
-    if not kept:
-        raise CrackSegError(f"{spec}: its only images are earlier outputs in --out {exclude}")
-    return kept
-
-
-def output_names(inputs: list[str], exclude: str | Path | None = None) -> list[tuple[Path, str]]:
-    """(image path, unique output name) per image, so that no output overwrites another.
-
-    Names are `x` for a file, `sub/x` for an image in a sub-folder of a folder input. Where
-    two different images would still share a name (`x.jpg` and `x.png`, or `a/x.jpg` and
-    `b/x.jpg` given as files), each gets its extension (`x_jpg`), then a number (`x_jpg-2`).
-    The same file given twice is predicted once."""
-    pairs, seen = [], set()
-    for path, name in _expand(inputs, exclude)[0]:
-        if path.resolve() not in seen:
-            seen.add(path.resolve())
-            pairs.append((path, name.as_posix()))
-    counts: dict[str, int] = {}
-    for _, name in pairs:
-        counts[name.casefold()] = counts.get(name.casefold(), 0) + 1
-    named, taken = [], set()
-    for path, name in pairs:
-        if counts[name.casefold()] > 1:
-            name = f"{name}_{path.suffix.lstrip('.')}"
-        unique, n = name, 1
-        while unique.casefold() in taken:
-            n += 1
-            unique = f"{name}-{n}"
-        taken.add(unique.casefold())
-        named.append((path, unique))
-    return named
-
-
-def _has_images(folder: Path) -> bool:
-    return any(q.is_file() and is_image_file(q) for q in folder.rglob("*"))
 
 
 def threshold_for(predictor: Predictor, requested: float | None, checkpoint: str | Path) -> float:
@@ -180,10 +73,8 @@ def predict_files(
     `on_skip(path, message)` and skipped. predictions.json lists the images written (it is not
     written when every image failed), in input order whatever `processes` is."""
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise CrackSegError(f"--out {out}: is a file, not a folder. Choose a folder.")
-    out.mkdir(parents=True, exist_ok=True)
     named = output_names(inputs, exclude=out)
+    mark_output(out, "predict")
     settings = {"threshold": threshold, "measure": measure, "mm_per_px": mm_per_px,
                 "gap_px": gap_px, "min_length_px": min_length_px}  # fmt: skip
     if processes > 1 and len(named) > 1:

@@ -1,6 +1,7 @@
 """Which images `crackseg predict` and `explain` read: an --out folder inside the searched folder
-holds an earlier run's PNGs, and a second run must neither predict on them nor hide that it left
-them out; an empty folder is an error that says so."""
+holds an earlier run's PNGs (this run's --out, or any folder a crackseg command marked), and a
+later run must neither predict on them nor hide that it left them out; an empty folder is an
+error that says so."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from bench_scripts import tiny_checkpoint
 from cli_contract import assert_user_error, run_cli
 from PIL import Image
 
-from crackseg.predict import expand_inputs
+from crackseg.inputs import OUTPUT_MARKER, expand_inputs, mark_output
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def test_a_second_run_into_a_sub_folder_predicts_the_photos_again_not_the_output
     assert len(list(out.glob("*.png"))) == 6  # mask, prob, overlay of 2 photos
     second = run_cli(capsys, "predict", "--checkpoint", checkpoint, photos, "--out", out)
     assert second.code == 0, second.err
-    assert "left out 6 images under --out" in second.err
+    assert "left out 6 images in earlier crackseg outputs" in second.err
     assert len(predicted(out)) == 2
     assert sorted(p.name for p in out.rglob("*.png")) == sorted(
         f"{i}_{kind}.png" for i in range(2) for kind in ("mask", "prob", "overlay")
@@ -105,5 +106,51 @@ def test_explain_leaves_its_own_outputs_out_too(capsys, checkpoint, photos):
     assert made
     second = run_cli(capsys, "explain", "--checkpoint", checkpoint, photos, "--out", out)
     assert second.code == 0, second.err
-    assert f"left out {len(made)} images under --out" in second.err
+    assert f"left out {len(made)} images in earlier crackseg outputs" in second.err
     assert sorted(p.name for p in out.rglob("*.png")) == made
+
+
+def test_explain_after_predict_leaves_the_predictions_out(capsys, checkpoint, photos):
+    """The case a user meets: predict into photos/preds, then explain the same folder."""
+    run_cli(capsys, "predict", "--checkpoint", checkpoint, photos, "--out", photos / "preds")
+    assert (photos / "preds" / OUTPUT_MARKER).is_file()
+    result = run_cli(capsys, "explain", "--checkpoint", checkpoint, photos, "--out", photos / "ex")
+    assert result.code == 0, result.err
+    assert f"left out 6 images in earlier crackseg outputs: {photos / 'preds'} (6)" in result.err
+    assert sorted({p.name.split("_")[0] for p in (photos / "ex").rglob("*.png")}) == ["0", "1"]
+
+
+def test_a_run_into_a_new_out_folder_leaves_every_earlier_one_out(capsys, checkpoint, photos):
+    for out in ("a", "b"):
+        run_cli(capsys, "predict", "--checkpoint", checkpoint, photos, "--out", photos / out)
+    result = run_cli(capsys, "predict", "--checkpoint", checkpoint, photos, "--out", photos / "c")
+    assert result.code == 0, result.err
+    assert "left out 12 images in earlier crackseg outputs" in result.err
+    assert f"{photos / 'a'} (6), {photos / 'b'} (6)" in result.err
+    assert len(predicted(photos / "c")) == 2
+    assert len(expand_inputs([f"{photos}/**/*.png"])) == 2  # a glob below them too
+
+
+def test_an_output_folder_named_by_the_user_is_read(photos):
+    """Only folders below the searched one are left out: `predict photos/preds` means it."""
+    out = photos / "preds"
+    mark_output(out, "predict")
+    (out / "x_mask.png").write_bytes((photos / "0.png").read_bytes())
+    assert expand_inputs([str(out)]) == [out / "x_mask.png"]
+    assert expand_inputs([str(photos)]) == [photos / "0.png", photos / "1.png"]
+
+
+def test_an_unmarked_sub_folder_is_read(photos):
+    """Photos sorted into sub-folders by the user are inputs, not outputs."""
+    (photos / "wall").mkdir()
+    (photos / "wall" / "w.png").write_bytes((photos / "0.png").read_bytes())
+    assert len(expand_inputs([str(photos)])) == 3
+
+
+def test_an_out_path_that_is_a_file_is_a_one_line_error(capsys, checkpoint, photos, tmp_path):
+    (tmp_path / "taken").write_text("x")
+    for command in ("predict", "explain"):
+        result = run_cli(
+            capsys, command, "--checkpoint", checkpoint, photos, "--out", tmp_path / "taken"
+        )
+        assert_user_error(result, "taken", "is a file, not a folder")

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from crackseg.engine.setup import resolve_device
     from crackseg.errors import CrackSegError
     from crackseg.explain import explain, write_explanation
-    from crackseg.predict import find_inputs
+    from crackseg.inputs import find_inputs, mark_output
     from crackseg.weights import resolve_checkpoint
 
     if args.smoothgrad < 0:
@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     if note:
         print(f"crackseg explain: {note}", file=sys.stderr)
     model = load_model(checkpoint, device=resolve_device(args.device))
+    mark_output(args.out, "explain")
     for path in paths:
         image = read_image(path)  # (H, W, 3) uint8
         expl = explain(model, image, saliency=args.saliency or None, smoothgrad=args.smoothgrad)

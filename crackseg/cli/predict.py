@@ -131,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
     from crackseg.engine.setup import resolve_amp, resolve_device
     from crackseg.errors import CrackSegError
     from crackseg.inference import Predictor, scale_settings
-    from crackseg.predict import find_inputs, predict_files, threshold_for
+    from crackseg.inputs import find_inputs
+    from crackseg.predict import predict_files, threshold_for
 
     check_options(args)
     # a bad path fails before the model loads
