@@ -56,7 +56,10 @@ def left_out_note(left_out: dict[Path, int]) -> str:
     folders = [f"{folder} ({n})" for folder, n in left_out.items()]
     shown = ", ".join(folders[:3]) + (f" and {len(folders) - 3} more" if len(folders) > 3 else "")
     total = sum(left_out.values())
-    return f"left out {total} images in earlier crackseg outputs: {shown} (pass a folder itself to read it)"
+    return (
+        f"left out {total} images in earlier crackseg outputs: {shown} "
+        "(pass a folder itself to read it)"
+    )
 
 
 def _expand(inputs: list[str], exclude: str | Path | None = None) -> tuple[list, dict]:
@@ -131,8 +134,11 @@ def _outside_outputs(found: list, exclude: str | Path | None, searched: Path, sp
             shown = searched / folder.relative_to(root)
             left_out[shown] = left_out.get(shown, 0) + 1
     if not kept:
-        raise CrackSegError(f"{spec}: its only images are earlier outputs of crackseg "
-                            f"({', '.join(str(f) for f in left_out)}); pass one itself to read it")  # fmt: skip
+        folders = ", ".join(str(f) for f in left_out)
+        raise CrackSegError(
+            f"{spec}: its only images are earlier outputs of crackseg ({folders}); "
+            "pass one itself to read it"
+        )
     return kept
 
 
