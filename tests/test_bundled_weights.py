@@ -57,6 +57,18 @@ def test_the_bundle_marked_default_wins_over_name_order(weights_dir):
     assert resolve_checkpoint(None)[0].stem == "z-chosen"
 
 
+def test_the_newest_bundle_marked_default_is_the_default(weights_dir):
+    """A user's recalibrated bundle, marked default, takes over from the shipped one whatever
+    the names; bundles without a creation time count as the oldest."""
+    created = {"b-shipped": "2026-12-01T21:59:51Z", "a-mine": "2026-12-07T10:00:00Z"}
+    for name, when in created.items():
+        bundle(weights_dir, name, extra={"default": True, "provenance": {"created": when}})
+    bundle(weights_dir, "0-undated", extra={"default": True})
+    bundle(weights_dir, "0-plain")
+    assert [m.name for m in bundled_models()] == ["a-mine", "b-shipped", "0-undated", "0-plain"]
+    assert resolve_checkpoint(None)[0].stem == "a-mine"
+
+
 @pytest.mark.parametrize("dtype", ["fp16", "bf16"])
 def test_load_model_no_argument_is_the_bundle_upcast_to_float32(weights_dir, dtype):
     path = bundle(weights_dir, dtype=dtype)

@@ -46,7 +46,8 @@ def register_bundle(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ood-split", default="train", help="split of --ood to score (default train)")
     p.add_argument("--description", default="", help="one line for the model listing")
     p.add_argument("--not-default", action="store_true",
-                   help="do not mark this bundle as the default model")  # fmt: skip
+                   help="do not mark this bundle as the default model (without it, this "
+                   "bundle becomes the default: the newest bundle marked default wins)")  # fmt: skip
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run_bundle)
 

@@ -96,14 +96,25 @@ def _info(weights: Path) -> BundledModel:
 
 
 def bundled_models() -> list[BundledModel]:
-    """Every bundled model in `weights_dir()`, the default first, then by name."""
+    """Every bundled model in `weights_dir()`: those marked default first, the newest (by its
+    provenance's creation time) first among them, then the others by name. So a model bundled
+    as the default takes over from the shipped one without anyone editing the shipped JSON."""
     folder = weights_dir()
     found = [_info(p) for p in sorted(folder.glob(f"*{WEIGHTS_SUFFIX}"))] if folder.is_dir() else []
-    return sorted(found, key=lambda m: (not m.default, m.name))
+    defaults = sorted((m for m in found if m.default), key=_created, reverse=True)  # stable:
+    return defaults + [m for m in found if not m.default]  # equal times stay in name order
+
+
+def _created(model: BundledModel) -> str:
+    """The bundle's creation time, ISO 8601 UTC (sorts as text); "" when it has none."""
+    provenance = model.meta.get("provenance")
+    created = provenance.get("created") if isinstance(provenance, dict) else None
+    return created if isinstance(created, str) else ""
 
 
 def default_model() -> BundledModel:
-    """The model used when no checkpoint is given: the one marked default, else the first by name."""
+    """The model used when no checkpoint is given: the newest marked default, else the first by
+    name (`bundled_models`)."""
     models = bundled_models()
     if not models:
         raise CrackSegError(NO_BUNDLE)
