@@ -71,7 +71,8 @@ def predict_files(
 
     An unreadable image raises CrackSegError, or with `on_skip` is passed to
     `on_skip(path, message)` and skipped. predictions.json lists the images written (it is not
-    written when every image failed), in input order whatever `processes` is."""
+    written when every image failed), in input order whatever `processes` is; after Ctrl-C it
+    lists the images written so far, and the KeyboardInterrupt says how many."""
     out = Path(out)
     named = output_names(inputs, exclude=out)
     mark_output(out, "predict")
@@ -82,13 +83,19 @@ def predict_files(
     else:
         outcomes = (predict_one(predictor, path, name, out, **settings) for path, name in named)
     results = []
-    for (path, _), outcome in zip(named, outcomes, strict=True):
-        if isinstance(outcome, str):  # the image could not be read
-            if on_skip is None:
-                raise CrackSegError(outcome)
-            on_skip(path, outcome)
-            continue
-        results.append(outcome)
+    try:
+        for (path, _), outcome in zip(named, outcomes, strict=True):
+            if isinstance(outcome, str):  # the image could not be read
+                if on_skip is None:
+                    raise CrackSegError(outcome)
+                on_skip(path, outcome)
+                continue
+            results.append(outcome)
+    except KeyboardInterrupt:  # Ctrl-C: keep the list of what was written, and say so
+        if results:
+            (out / "predictions.json").write_text(json.dumps(results, indent=2))
+        done = f"after {len(results)} of {len(named)} images; {out / 'predictions.json'} lists them"
+        raise KeyboardInterrupt(done if results else "before any image was written") from None
     if results:
         (out / "predictions.json").write_text(json.dumps(results, indent=2))
     return results

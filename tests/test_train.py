@@ -95,6 +95,33 @@ def test_killed_run_resumes_to_the_same_weights(synth_yaml, tmp_path):
     assert a["history"][-1]["crack_iou"] == b["history"][-1]["crack_iou"]
 
 
+def test_ctrl_c_says_how_to_resume_in_one_line(synth_yaml, tmp_path):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) ends with exit 130 and one
+    line naming the epoch, the checkpoint and the command that continues the run; it does."""
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(synth_yaml), "--epochs", "30", *TINY, "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, "-m", "crackseg", *argv],
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.time() + 120
+    while not (out / "last.ckpt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    last = [line for line in err.replace("\r", "\n").splitlines() if line.strip()][-1]
+    assert last.startswith("crackseg train: interrupted in epoch ") and " of 30; " in last
+    assert f"continue with crackseg train --out {out} --resume" in last
+    saved = read_checkpoint(out / "last.ckpt")["epoch"]
+    assert saved < 30 and not (out / "summary.json").exists()
+
+    resumed = run_cli("train", "--resume", "--out", str(out), "--epochs", str(saved + 1))
+    assert resumed.returncode == 0, resumed.stderr
+    assert read_checkpoint(out / "last.ckpt")["epoch"] == saved + 1
+
+
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(
     synth_yaml, tmp_path, monkeypatch
 ):

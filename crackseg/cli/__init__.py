@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `crackseg measure ... --json | head`
         sys.stderr.close()
         return 0
-    except KeyboardInterrupt:
-        print(f"crackseg {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as err:  # a message says where the command stood (train: resume)
+        where = f" {err}" if str(err) else ""
+        print(f"crackseg {args.command}: interrupted{where}", file=sys.stderr)
         return 130

@@ -19,7 +19,13 @@ from crackseg.errors import CrackSegError
 from crackseg.metrics import SegMetrics
 from crackseg.run_log import RunLog
 from crackseg.train.build import Run, build_run, start_session
-from crackseg.train.state import Progress, last_checkpoint_note, restore, save_epoch
+from crackseg.train.state import (
+    Progress,
+    interrupted_note,
+    last_checkpoint_note,
+    restore,
+    save_epoch,
+)
 
 
 def show_progress(bar: tqdm, stats: dict) -> None:
@@ -39,20 +45,25 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict:
     if session.main:
         save_config(config, session.out / "config.yaml")
     started = time.perf_counter()
-    for epoch in range(progress.epoch, config.epochs):
-        row = run_epoch(run, epoch, progress.step)
-        is_best = progress.record(row)
-        if session.main:
-            save_epoch(run, progress, row, is_best=is_best)
-            log.epoch(row, progress.history, run.predictor, run.data.val_set, config.num_samples)
-        dist.barrier()
-        if run.budget and run.budget.spent():
-            log.note(f"time budget of {config.time_limit} min spent in epoch {epoch + 1} "
-                     f"(step {progress.step})")  # fmt: skip
-            break
-        if config.time_limit and time.perf_counter() - started > 60 * config.time_limit:
-            log.note(f"time limit of {config.time_limit} min reached after epoch {epoch + 1}")
-            break
+    epoch = progress.epoch
+    try:
+        for epoch in range(progress.epoch, config.epochs):
+            row = run_epoch(run, epoch, progress.step)
+            is_best = progress.record(row)
+            if session.main:
+                save_epoch(run, progress, row, is_best=is_best)
+                log.epoch(row, progress.history, run.predictor, run.data.val_set,
+                          config.num_samples)  # fmt: skip
+            dist.barrier()
+            if run.budget and run.budget.spent():
+                log.note(f"time budget of {config.time_limit} min spent in epoch {epoch + 1} "
+                         f"(step {progress.step})")  # fmt: skip
+                break
+            if config.time_limit and time.perf_counter() - started > 60 * config.time_limit:
+                log.note(f"time limit of {config.time_limit} min reached after epoch {epoch + 1}")
+                break
+    except KeyboardInterrupt:  # Ctrl-C: the CLI prints this as its one "interrupted" line
+        raise KeyboardInterrupt(interrupted_note(session.out, epoch, config.epochs)) from None
     return finish(run, progress, log, time.perf_counter() - started)
 
 

@@ -79,3 +79,12 @@ def save_epoch(run: Run, progress: Progress, row: dict, *, is_best: bool) -> Non
 def last_checkpoint_note(out: Path) -> str:
     last = out / "last.ckpt"
     return f"the last good checkpoint is {last}" if last.exists() else "no checkpoint yet"
+
+
+def interrupted_note(out: Path, epoch: int, epochs: int) -> str:
+    """Where a run stopped by Ctrl-C stands, and the command that continues it."""
+    last = out / "last.ckpt"
+    if not last.exists():
+        return f"in epoch {epoch + 1} of {epochs}, before any epoch was saved: nothing to resume"
+    return (f"in epoch {epoch + 1} of {epochs}; {last} holds the last finished epoch: continue "
+            f"with crackseg train --out {out} --resume")  # fmt: skip
