@@ -12,7 +12,7 @@ TORCH   ?= torch==2.13.0
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "$(TORCH)" -e ".[serve,onnx,dev]"
+	$(BIN)/python -m pip install -q "$(TORCH)" -e ".[serve,onnx,heic,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -133,7 +133,7 @@ def test_content_is_sniffed_not_the_name_or_type():
     assert r.status_code == 200 and r.json()["measurements"]["count"] == 1
     r = post(dark_app(), b"just some text, not pixels", name="photo.png")
     assert r.status_code == 415
-    assert "not a PNG, JPEG, WebP, BMP or TIFF image" in r.json()["error"]
+    assert "not a PNG, JPEG, WebP, BMP, TIFF" in r.json()["error"]
     r = post(dark_app(), b"%PDF-1.7\n...", name="scan.jpg")
     assert r.status_code == 415 and "PDF" in r.json()["error"]
 
@@ -203,6 +203,7 @@ def test_page_and_health(checkpoint):
     health = call(app, "GET", "/api/health").json()
     assert health["status"] == "ok" and health["model"] == "unet_small"
     assert health["device"] == "cpu" and health["threshold"] == 0.4  # from the checkpoint
+    assert health["formats"][:5] == ["PNG", "JPEG", "WebP", "BMP", "TIFF"]  # the page lists them
     page = call(app, "GET", "/")
     assert page.status_code == 200 and 'type="file"' in page.text
     assert "default-src 'none'" in page.headers["content-security-policy"]

@@ -94,7 +94,7 @@ def test_upload_shows_overlay_table_and_mask_download(browser, page_url, tmp_pat
 
     error = page.locator(".result", has_text="notes.png").locator(".error")
     sync_api.expect(error).to_be_visible(timeout=30_000)
-    assert "not a PNG, JPEG, WebP, BMP or TIFF image" in error.inner_text()
+    assert "not a PNG, JPEG, WebP, BMP, TIFF" in error.inner_text()
 
     with page.expect_download() as info:
         wall.locator("a.download").click()

@@ -23,8 +23,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from crackseg.conventions import IGNORE_INDEX
 from crackseg.errors import CrackSegError
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+HEIF_EXTS = (".heic", ".heif")  # phone cameras (iPhone); read with the 'heic' extra (pillow-heif)
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".avif", *HEIF_EXTS)
 MASK_EXTS = (".png", ".bmp", ".tif", ".tiff", ".gif", ".jpg", ".jpeg")
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"heif", b"mif1", b"msf1")
 _EXIF_ORIENTATION = 0x0112
 
 
@@ -32,8 +34,38 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTS and not path.name.startswith(".")
 
 
-def _open(path: Path, what: str) -> Image.Image:
-    """Open with Pillow, turning every failure into a CrackSegError that names the file."""
+def is_heif(header: bytes) -> bool:
+    """Whether a file's first 12 bytes are those of a HEIC/HEIF photo (an ISO-BMFF `ftyp` box)."""
+    return header[4:8] == b"ftyp" and header[8:12] in HEIF_BRANDS
+
+
+def enable_heif(path: str | Path) -> None:
+    """Let Pillow open HEIC/HEIF photos (pillow-heif, the 'heic' extra), or a CrackSegError that
+    names `path` and says how to read it. Registering twice is harmless."""
+    try:
+        import pillow_heif
+    except ImportError:
+        raise CrackSegError(
+            f"{path}: a HEIC/HEIF photo (the iPhone camera's format); reading it needs the 'heic' "
+            "extra: pip install 'crackseg[heic]', or export it as JPEG"
+        ) from None
+    pillow_heif.register_heif_opener()
+
+
+def _looks_heif(path: Path) -> bool:
+    """Whether the file starts as a HEIC/HEIF photo does (False when it cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            return is_heif(f.read(12))
+    except OSError:
+        return False
+
+
+def _open(path: Path, what: str, *, heif: bool = False) -> Image.Image:
+    """Open with Pillow, turning every failure into a CrackSegError that names the file. HEIC/HEIF
+    photos (by name, or by content under another name) go through `enable_heif` first."""
+    if heif or path.suffix.lower() in HEIF_EXTS:
+        enable_heif(path)
     try:
         im = Image.open(path)
         im.load()  # decode now: truncated files fail here, not later in a worker
@@ -49,6 +81,8 @@ def _open(path: Path, what: str) -> Image.Image:
             f"{path}: cannot read {what} ({err.strerror}). Fix its permissions."
         ) from None
     except UnidentifiedImageError:
+        if not heif and path.suffix.lower() not in HEIF_EXTS and _looks_heif(path):
+            return _open(path, what, heif=True)  # a HEIC photo under another name (x.jpg)
         raise CrackSegError(
             f"{path}: not a readable {what} (corrupt or unknown format). Re-export or remove it."
         ) from None
@@ -83,6 +117,8 @@ def pil_to_rgb(im: Image.Image) -> np.ndarray:
 
 def exif_orientation(path: str | Path) -> int:
     """The EXIF orientation tag of an image file (1 = as stored; 5-8 swap width and height)."""
+    if Path(path).suffix.lower() in HEIF_EXTS:
+        enable_heif(path)
     try:
         with Image.open(path) as im:
             return int(im.getexif().get(_EXIF_ORIENTATION, 1))
@@ -93,6 +129,8 @@ def exif_orientation(path: str | Path) -> int:
 def image_size(path: str | Path) -> tuple[int, int]:
     """(H, W) from the file header only (no decoding), after EXIF orientation."""
     path = Path(path)
+    if path.suffix.lower() in HEIF_EXTS:
+        enable_heif(path)
     try:
         with Image.open(path) as im:
             w, h = im.size

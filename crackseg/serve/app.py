@@ -36,7 +36,7 @@ from crackseg.inference import Predictor
 from crackseg.measure import measure_cracks, width_overlay
 from crackseg.serve.admission import Admission, Busy
 from crackseg.serve.limits import FORM_SLACK, BodyLimit, Limits
-from crackseg.serve.upload import UploadError, decode_upload, megabytes
+from crackseg.serve.upload import UploadError, accepted_formats, decode_upload, megabytes
 
 STATIC = Path(__file__).parent / "static"
 PAGE_HEADERS = {  # the page needs nothing from elsewhere (no CDN: it must work offline)
@@ -86,7 +86,8 @@ class Analyser:
         name = getattr(model, "preset", {}).get("name", type(model).__name__)
         return {"status": "ok", "model": name, "device": str(self.predictor.device),
                 "threshold": self.threshold, "mm_per_px": self.mm_per_px,
-                "limits": asdict(self.limits), "load": self.admission.status()}  # fmt: skip
+                "limits": asdict(self.limits), "formats": accepted_formats(),
+                "load": self.admission.status()}  # fmt: skip
 
     def __call__(self, data: bytes, filename: str, mm_per_px: float | None) -> dict:
         """Blocking; call from a worker thread. Raises `UploadError` for bad images."""

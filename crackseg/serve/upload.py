@@ -13,9 +13,10 @@ import io
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from crackseg.data.io import pil_to_rgb
+from crackseg.data.io import enable_heif, is_heif, pil_to_rgb
+from crackseg.errors import CrackSegError
 
-FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")
+FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "AVIF")  # and HEIF with the 'heic' extra
 # Leading bytes of files people upload by mistake -> what to tell them.
 _NOT_IMAGES = {
     b"%PDF": "a PDF document: export the page as PNG or JPEG",
@@ -35,6 +36,22 @@ class UploadError(Exception):
         self.status, self.message = status, message
 
 
+def accepted_formats() -> list[str]:
+    """The formats an upload may be in, as the page and the errors name them: AVIF where this
+    Pillow reads it, HEIC with the 'heic' extra (pillow-heif)."""
+    from importlib.util import find_spec
+
+    from PIL import features
+
+    names = ["PNG", "JPEG", "WebP", "BMP", "TIFF"]
+    names += ["AVIF"] if features.check("avif") else []
+    return names + (["HEIC"] if find_spec("pillow_heif") else [])
+
+
+def _listed(names: list[str]) -> str:
+    return f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 def megabytes(n: int) -> str:
     return f"{n / 2**20:.1f} MiB"
 
@@ -42,7 +59,8 @@ def megabytes(n: int) -> str:
 def _what_is_it(data: bytes) -> str:
     """A hint naming common non-image uploads, or '' when unknown."""
     if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
-        return " It looks like a HEIC/AVIF photo: export it as JPEG (iPhone: Settings > Camera > Formats > Most Compatible)."
+        return (" It looks like a HEIC/AVIF photo: export it as JPEG (iPhone: Settings > Camera > "
+                "Formats > Most Compatible), or install the 'heic' extra for HEIC.")  # fmt: skip
     for magic, what in _NOT_IMAGES.items():
         if data.lstrip()[:4] == magic:
             return f" It looks like {what}."
@@ -54,12 +72,19 @@ def decode_upload(data: bytes, *, max_pixels: int, name: str = "upload") -> np.n
     supported image) or 413 (more than `max_pixels` pixels)."""
     if not data:
         raise UploadError(422, f"{name}: the file is empty (0 bytes).")
+    formats = FORMATS
+    if is_heif(data[:12]):  # a phone's HEIC photo: readable with the 'heic' extra
+        try:
+            enable_heif(name)
+            formats = (*FORMATS, "HEIF")
+        except CrackSegError as err:
+            raise UploadError(415, str(err)) from None
     try:
-        im = Image.open(io.BytesIO(data), formats=FORMATS)  # reads the header only
+        im = Image.open(io.BytesIO(data), formats=formats)  # reads the header only
     except UnidentifiedImageError:
         raise UploadError(
             415,
-            f"{name}: not a PNG, JPEG, WebP, BMP or TIFF image (the file's content was checked, "
+            f"{name}: not a {_listed(accepted_formats())} image (the file's content was checked, "
             f"not its name).{_what_is_it(data)}",
         ) from None
     except Image.DecompressionBombError as err:

@@ -15,7 +15,9 @@ async function loadHealth() {
     const health = await response.json();
     limits = health.limits;
     $("#model").textContent = `Model ${health.model} on ${health.device}, threshold ${health.threshold}`;
-    $("#limits").textContent = `PNG, JPEG, WebP, BMP or TIFF, up to ${mib(limits.max_upload_bytes)} ` +
+    const formats = health.formats || ["PNG", "JPEG", "WebP", "BMP", "TIFF"];
+    const listed = `${formats.slice(0, -1).join(", ")} or ${formats[formats.length - 1]}`;
+    $("#limits").textContent = `${listed}, up to ${mib(limits.max_upload_bytes)} ` +
       `and ${(limits.max_pixels / 1e6).toFixed(1)} megapixels`;
     if (health.mm_per_px) {
       $("#mm").placeholder = String(health.mm_per_px);
