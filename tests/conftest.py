@@ -1,6 +1,8 @@
 """Shared fixtures: one tiny synthetic dataset per session (the real loader path)."""
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from crackseg.data import synthesize
 from crackseg.weights import ENV_DIR
@@ -19,4 +21,15 @@ def weights_dir(tmp_path, monkeypatch):
     folder = tmp_path / "weights"
     folder.mkdir()
     monkeypatch.setenv(ENV_DIR, str(folder))
+    return folder
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """A folder `photos` of two 40x48 noise PNGs, 0.png and 1.png (a test may add more)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(folder / f"{i}.png")
     return folder

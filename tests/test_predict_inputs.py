@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 from bench_scripts import tiny_checkpoint
 from cli_contract import assert_user_error, run_cli
@@ -19,16 +18,6 @@ from crackseg.inputs import OUTPUT_MARKER, expand_inputs, mark_output
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     return tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.ckpt")
-
-
-@pytest.fixture
-def photos(tmp_path):
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(2):
-        Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(folder / f"{i}.png")
-    return folder
 
 
 def predicted(out) -> list[str]:
