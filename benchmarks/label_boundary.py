@@ -13,8 +13,9 @@ label boundary, i.e. are width errors, and which lie in whole cracks invented or
 (8-connected pieces of one mask that the other never touches). Then two views of the width the
 labels draw: the IoU if each image had its own best threshold (the model's maps unchanged; an
 oracle that sees the labels: not a score), and, with the images in file-name order split into G
-runs (Roboflow numbers uploads in batches), each run's IoU and predicted/label crack area at the
-stored threshold. Writes nothing; prints tables.
+runs (Roboflow numbers uploads in batches), the IoU if each run had its own (an oracle that knows
+the batch) and each run's IoU and predicted/label crack area at the stored threshold. Writes
+nothing; prints tables.
 """
 
 from __future__ import annotations
@@ -86,6 +87,22 @@ def own_threshold_iou(counts: Tensor) -> tuple[float | None, Tensor]:
     best = torch.where(tied, fp, torch.inf).argmin(dim=1)  # (I,)
     chosen = counts[torch.arange(len(counts)), best]  # (I, 3)
     return iou(*chosen.sum(0).tolist()), GRID[best]
+
+
+def run_threshold_iou(counts: Tensor, groups: int) -> tuple[float | None, list[float]]:
+    """(I, n, 3) per-image counts in file-name order -> (crack IoU, the G thresholds) with each
+    run of consecutive images (`print_runs`' runs) at the threshold best for the run as a whole:
+    an oracle that knows a photo's upload batch, not the photo's own width."""
+    chosen, thresholds = [], []
+    for run in torch.tensor_split(torch.arange(len(counts)), groups):
+        if len(run) == 0:
+            continue
+        pooled = counts[run].sum(0)  # (n, 3)
+        tp, fp, fn = pooled.unbind(-1)
+        best = int((tp / (tp + fp + fn).clamp(min=1)).argmax())
+        chosen.append(pooled[best])
+        thresholds.append(GRID[best].item())
+    return iou(*torch.stack(chosen).sum(0).tolist()), thresholds
 
 
 def show(value: float | None) -> str:
@@ -170,6 +187,10 @@ def main() -> None:
     q = torch.quantile(own, torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)).tolist()
     print(f"| model vs labels, each image at its own best threshold (oracle; thresholds "
           f"p10/p50/p90 {q[0]:.2f}/{q[1]:.2f}/{q[2]:.2f}) | {show(own_iou)} |")  # fmt: skip
+    run_iou, run_thresholds = run_threshold_iou(torch.stack(on_grid), args.groups)
+    print(f"| model vs labels, each of the {len(run_thresholds)} runs below at its own best "
+          f"threshold (oracle per upload batch; thresholds "
+          f"{'/'.join(f'{t:.2f}' for t in run_thresholds)}) | {show(run_iou)} |")  # fmt: skip
     print("\n| model's wrong pixels within r px of a label boundary | share |\n|---|---|")
     for r, n in near.items():
         share = defined_ratio(n, fp + fn)

@@ -56,6 +56,22 @@ def test_each_image_at_its_own_threshold_beats_one_global_threshold(bench):
     assert max(single) < 0.99  # no one threshold serves both crack images
 
 
+def test_one_threshold_per_run_lies_between_one_for_all_and_one_per_image(bench):
+    label = torch.zeros(4, 4, dtype=torch.bool)
+    label[1] = True
+    valid = torch.ones(4, 4, dtype=torch.bool)
+    faint = torch.where(label, 0.3, 0.1)  # a run whose labels need a low threshold
+    wide = torch.where(label, 0.9, 0.0)
+    wide[2] = 0.6  # ... and one whose labels need a high one
+    counts = torch.stack([bench.grid_counts(m, label, valid) for m in (faint, faint, wide, wide)])
+    run_iou, thresholds = bench.run_threshold_iou(counts, 2)
+    assert run_iou == pytest.approx(1.0)
+    assert thresholds[0] <= 0.3 < 0.6 < thresholds[1]
+    one_run, _ = bench.run_threshold_iou(counts, 1)  # one run: the best single threshold
+    single = [bench.iou(*counts[:, k].sum(0).tolist()) for k in range(len(bench.GRID))]
+    assert one_run == pytest.approx(max(single)) and one_run < run_iou
+
+
 def test_untouched_finds_whole_cracks_only(bench):
     pred = torch.zeros(8, 8, dtype=torch.bool)
     pred[1, 1:4] = True  # overlaps the label
@@ -113,6 +129,11 @@ def test_end_to_end_tables(synth_yaml, tmp_path):
         float, re.search(r"p10/p50/p90 ([\d.]+)/([\d.]+)/([\d.]+)", oracle).groups()
     )
     assert 0.0 < p10 <= p50 <= p90 < 1.0
+    per_run = next(line for line in proc.stdout.splitlines() if "per upload batch" in line)
+    assert "each of the 2 runs below" in per_run
+    assert 0.0 <= float(per_run.strip("|").split("|")[-1]) <= 1.0
+    first, second = re.search(r"thresholds ([\d.]+)/([\d.]+)\)", per_run).groups()
+    assert 0.0 < float(first) < 1.0 and 0.0 < float(second) < 1.0
 
 
 def test_groups_below_one_is_a_usage_error(tmp_path):
