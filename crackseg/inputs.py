@@ -20,18 +20,20 @@ OUTPUT_MARKER = ".crackseg-output"
 
 
 def mark_output(folder: str | Path, command: str) -> None:
-    """Create `folder` (parents too) and mark it as a crackseg output folder; a file there is an
-    error that names it."""
+    """Create `folder` (parents too) and mark it as a crackseg output folder, unless it already
+    holds images of its own (outputs written among the user's photos must not hide the photos
+    from a later search); a file there is an error that names it."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise CrackSegError(f"--out {folder}: is a file, not a folder. Choose a folder.")
-    folder.mkdir(parents=True, exist_ok=True)
     marker = folder / OUTPUT_MARKER
-    if not marker.exists():
-        marker.write_text(
-            f"Written by crackseg {command}. crackseg predict and explain leave the images in this "
-            "folder out when they search a folder above it; name this folder to read it.\n"
-        )
+    if marker.exists() or (folder.is_dir() and _has_images(folder)):
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    marker.write_text(
+        f"Written by crackseg {command}. crackseg predict and explain leave the images in this "
+        "folder out when they search a folder above it; name this folder to read it.\n"
+    )
 
 
 def expand_inputs(inputs: list[str], exclude: str | Path | None = None) -> list[Path]:

@@ -143,3 +143,21 @@ def test_an_out_path_that_is_a_file_is_a_one_line_error(capsys, checkpoint, phot
             capsys, command, "--checkpoint", checkpoint, photos, "--out", tmp_path / "taken"
         )
         assert_user_error(result, "taken", "is a file, not a folder")
+
+
+def test_outputs_written_among_the_photos_do_not_hide_them_later(capsys, checkpoint, photos):
+    """--out equal to the photo folder: it is not marked, so a search of the folder above still
+    finds the photos (and, as before, the outputs written beside them)."""
+    run_cli(capsys, "predict", "--checkpoint", checkpoint, photos, "--out", photos)
+    assert not (photos / OUTPUT_MARKER).exists()
+    found = expand_inputs([str(photos.parent)])
+    assert photos / "0.png" in found and photos / "1.png" in found
+
+
+def test_a_new_or_empty_out_folder_is_marked_once(photos):
+    out = photos / "preds"
+    mark_output(out, "predict")
+    text = (out / OUTPUT_MARKER).read_text()
+    assert text.startswith("Written by crackseg predict.")
+    mark_output(out, "explain")  # a later run into it keeps the first marker
+    assert (out / OUTPUT_MARKER).read_text() == text
