@@ -1,9 +1,9 @@
 """Which images a command reads (`predict`, `explain`): files, folders and globs, without the
 outputs of earlier runs.
 
-A folder a crackseg command writes into holds a marker file (OUTPUT_MARKER). A folder walk or glob
-leaves out the images in marked folders below the folder it searches, and the image under this
-run's own --out, and says how many it left out: `predict photos --out photos/preds` run twice, or
+A folder a crackseg command writes into holds a marker file (`crackseg.outputs.OUTPUT_MARKER`). A
+folder walk or glob leaves out the images in marked folders below the folder it searches, and the
+images under this run's own --out, and says how many it left out: `predict photos --out photos/preds` run twice, or
 `explain photos` after it, must not take the masks and overlays for photos. A folder given by name
 is always read, marked or not, and so is a file.
 """
@@ -15,25 +15,7 @@ from pathlib import Path
 
 from crackseg.data.io import is_image_file
 from crackseg.errors import CrackSegError
-
-OUTPUT_MARKER = ".crackseg-output"
-
-
-def mark_output(folder: str | Path, command: str) -> None:
-    """Create `folder` (parents too) and mark it as a crackseg output folder, unless it already
-    holds images of its own (outputs written among the user's photos must not hide the photos
-    from a later search); a file there is an error that names it."""
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise CrackSegError(f"--out {folder}: is a file, not a folder. Choose a folder.")
-    marker = folder / OUTPUT_MARKER
-    if marker.exists() or (folder.is_dir() and _has_images(folder)):
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    marker.write_text(
-        f"Written by crackseg {command}. crackseg predict and explain leave the images in this "
-        "folder out when they search a folder above it; name this folder to read it.\n"
-    )
+from crackseg.outputs import OUTPUT_MARKER, has_images
 
 
 def expand_inputs(inputs: list[str], exclude: str | Path | None = None) -> list[Path]:
@@ -77,7 +59,7 @@ def _expand(inputs: list[str], exclude: str | Path | None = None) -> tuple[list,
                 q for q in p.rglob("*") if is_image_file(q) and (q.is_file() or q.is_dir())
             )
             found = [(q, q.relative_to(p).with_suffix("")) for q in found
-                     if q.is_file() or not _has_images(q)]  # fmt: skip
+                     if q.is_file() or not has_images(q)]  # fmt: skip
             if not found and is_image_file(p):
                 found = [(p, Path(p.stem))]  # `x.jpg` given by name is a folder: reported when read
             if not found:
@@ -170,7 +152,3 @@ def output_names(inputs: list[str], exclude: str | Path | None = None) -> list[t
         taken.add(unique.casefold())
         named.append((path, unique))
     return named
-
-
-def _has_images(folder: Path) -> bool:
-    return any(q.is_file() and is_image_file(q) for q in folder.rglob("*"))

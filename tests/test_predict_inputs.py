@@ -12,7 +12,8 @@ from bench_scripts import tiny_checkpoint
 from cli_contract import assert_user_error, run_cli
 from PIL import Image
 
-from crackseg.inputs import OUTPUT_MARKER, expand_inputs, mark_output
+from crackseg.inputs import expand_inputs
+from crackseg.outputs import OUTPUT_MARKER, mark_output
 
 
 @pytest.fixture(scope="module")

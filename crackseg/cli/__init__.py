@@ -57,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `crackseg measure ... --json | head`
         sys.stderr.close()
         return 0
+    except OSError as err:  # the machine said no mid-run (a full disk, a vanished folder)
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"crackseg {args.command}: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as err:  # a message says where the command stood (train: resume)
         where = f" {err}" if str(err) else ""
         print(f"crackseg {args.command}: interrupted{where}", file=sys.stderr)

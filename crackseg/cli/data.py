@@ -84,7 +84,9 @@ def run_synth(args: argparse.Namespace) -> int:
     import time
 
     from crackseg.data.synth_dataset import synthesize
+    from crackseg.outputs import check_writable
 
+    check_writable(args.out)
     start = time.perf_counter()
     yaml_path = synthesize(
         args.out, args.n, seed=args.seed, image_size=args.size, splits=tuple(args.splits)

@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from crackseg.evaluate import evaluate_checkpoint
     from crackseg.inference import Predictor
     from crackseg.metrics import format_table
+    from crackseg.outputs import check_writable
     from crackseg.predict import predict_files
     from crackseg.train import train
 
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     recipe = resources.files("crackseg") / "configs" / "demo.yaml"
     config = resolve_config(recipe, {"data": str(out / "data"), "out": str(out / "run"),
                                      "device": args.device, "epochs": args.epochs})  # fmt: skip
+    check_writable(out)
     if out.exists():  # only once every option is known to be good
         shutil.rmtree(out)
     size = config.image_size

@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from crackseg.evaluate import evaluate_checkpoint
     from crackseg.inference import scale_settings
     from crackseg.metrics import format_table
+    from crackseg.outputs import check_writable
     from crackseg.weights import resolve_checkpoint
 
     amp = precision_amp(args.precision)  # a bad value fails before any work
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     bundled = checkpoint.suffix == ".safetensors"
     default_out = f"eval_{checkpoint.stem}_{args.split}" if bundled else None
     out = args.out or default_out or checkpoint.parent / f"eval_{args.split}"
+    check_writable(out)  # before the evaluation, not after it
     result = evaluate_checkpoint(checkpoint, args.data, split=args.split, device=args.device,
                                  batch_size=args.batch_size, workers=args.workers, tta=args.tta,
                                  threshold=args.threshold, tolerance_px=args.tolerance, out=out,

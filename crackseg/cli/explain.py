@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from crackseg.engine.setup import resolve_device
     from crackseg.errors import CrackSegError
     from crackseg.explain import explain, write_explanation
-    from crackseg.inputs import find_inputs, mark_output
+    from crackseg.inputs import find_inputs
+    from crackseg.outputs import check_writable, mark_output
     from crackseg.weights import resolve_checkpoint
 
     if args.smoothgrad < 0:
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     paths, left_out_note = find_inputs(args.inputs, exclude=args.out)
     if left_out_note:
         print(f"crackseg explain: {left_out_note}", file=sys.stderr)
+    check_writable(args.out)
     checkpoint, note = resolve_checkpoint(args.checkpoint)
     if note:
         print(f"crackseg explain: {note}", file=sys.stderr)

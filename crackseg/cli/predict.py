@@ -132,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
     from crackseg.errors import CrackSegError
     from crackseg.inference import Predictor, scale_settings
     from crackseg.inputs import find_inputs
+    from crackseg.outputs import check_writable
     from crackseg.predict import predict_files, threshold_for
 
     check_options(args)
@@ -140,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
     total = len(paths)
     if left_out_note:
         print(f"crackseg predict: {left_out_note}", file=sys.stderr)
+    check_writable(args.out)
     checkpoint = model_to_load(args.checkpoint, "predict")
     device = resolve_device(args.device)
     amp_dtype = resolve_amp(precision_amp(args.precision), device)

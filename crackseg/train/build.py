@@ -30,6 +30,7 @@ from crackseg.engine.setup import (
 from crackseg.errors import CrackSegError
 from crackseg.inference import Predictor
 from crackseg.losses import build_loss
+from crackseg.outputs import check_writable
 from crackseg.train.guards import check_class_weights, check_crop, check_memory, training_pixels
 
 
@@ -86,6 +87,7 @@ def start_session(config: TrainConfig, *, resume: bool) -> Session:
         raise CrackSegError(
             f"{out} already holds a run; pass --resume to continue it or a new --out"
         )
+    check_writable(out)  # before the data is read and the model built
     device = resolve_device(config.device)
     amp_dtype = resolve_amp(config.amp, device)
     ckpt = read_checkpoint(last) if resume else None
