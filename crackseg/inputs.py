@@ -3,9 +3,9 @@ outputs of earlier runs.
 
 A folder a crackseg command writes into holds a marker file (`crackseg.outputs.OUTPUT_MARKER`). A
 folder walk or glob leaves out the images in marked folders below the folder it searches, and the
-images under this run's own --out, and says how many it left out: `predict photos --out photos/preds` run twice, or
-`explain photos` after it, must not take the masks and overlays for photos. A folder given by name
-is always read, marked or not, and so is a file.
+images under this run's own --out, and says how many it left out: `predict photos --out
+photos/preds` run twice, or `explain photos` after it, must not take the masks and overlays for
+photos. A folder given by name is always read, marked or not, and so is a file.
 """
 
 from __future__ import annotations
