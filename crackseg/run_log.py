@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from crackseg.conventions import DEFAULT_THRESHOLD
-from crackseg.metrics import format_table
+from crackseg.metrics.report import format_table, threshold_hint
 from crackseg.visualize import sample_grid, save_curves, save_png
 
 CSV_KEYS = ["epoch", "step", "lr", "train_loss", "images_per_s", "epoch_seconds", "crack_iou",
@@ -69,6 +69,8 @@ class RunLog:
         print(f"best val crack IoU {score(summary['best_crack_iou'])} | {summary['epochs']} epochs "
               f"in {summary['seconds'] / 60:.1f} min | checkpoints: {self.out}/best.ckpt, "
               f"{self.out}/last.ckpt | curves: {self.out}/curves.png")  # fmt: skip
+        if hint := threshold_hint(metrics, summary["threshold"]):  # read off the last validation
+            print(f"{hint} (val, epoch {last.get('epoch')})")
 
 
 def score(value: float | None) -> str:

@@ -1,6 +1,6 @@
-"""`crackseg evaluate` says when another threshold is clearly better on the user's data (datasets
-draw cracks at different widths, so the best threshold moves with them), and stays quiet when the
-threshold in use is already the best or no score is defined."""
+"""`crackseg evaluate` (and `train`'s closing table) says when another threshold is clearly better
+on the user's data (datasets draw cracks at different widths, so the best threshold moves with
+them), and stays quiet when the threshold in use is already the best or no score is defined."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 from bench_scripts import tiny_checkpoint
 from cli_contract import run_cli
 
-from crackseg.cli.evaluate import threshold_hint
+from crackseg.metrics.report import threshold_hint
 
 
 def test_the_hint_names_the_better_threshold_and_both_scores():
@@ -41,3 +41,19 @@ def test_evaluate_prints_the_hint_in_its_table_and_not_in_json(tmp_path, capsys,
     again = run_cli(capsys, *argv, "--threshold", best)
     assert again.code == 0, again.err
     assert "best-F1 threshold" not in again.out
+
+
+def test_train_ends_with_the_hint_when_val_wants_another_threshold(tmp_path, capsys):
+    from crackseg.run_log import RunLog
+
+    last = {"epoch": 3, "crack_iou": 0.61, "crack_f1": 0.7577, "ods_f1": 0.8412,
+            "ods_threshold": 0.04}  # fmt: skip
+    summary = {"run": str(tmp_path), "epochs": 3, "best_crack_iou": 0.61, "seconds": 36.0,
+               "last": last, "threshold": 0.5}  # fmt: skip
+    RunLog(tmp_path, enabled=False).close(summary)
+    out = capsys.readouterr().out
+    assert "best-F1 threshold on this data: 0.04 (F1 0.841 against 0.758 at 0.50)" in out
+    assert out.rstrip().endswith("(val, epoch 3)")
+    RunLog(tmp_path, enabled=False).close({**summary, "last": {**last, "ods_threshold": 0.5,
+                                                               "ods_f1": 0.7577}})  # fmt: skip
+    assert "best-F1 threshold" not in capsys.readouterr().out

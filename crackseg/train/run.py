@@ -111,7 +111,8 @@ def finish(run: Run, progress: Progress, log: RunLog, seconds: float) -> dict:
     """Write summary.json and print the closing table; says so when no best.ckpt was written."""
     out = run.session.out
     summary = {"run": str(out), "epochs": len(progress.history), "best_crack_iou": progress.best,
-               "seconds": seconds, "last": progress.history[-1] if progress.history else {}}  # fmt: skip
+               "seconds": seconds, "last": progress.history[-1] if progress.history else {},
+               "threshold": run.config.threshold}  # fmt: skip
     if run.session.main:
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
         log.close(summary)
