@@ -18,6 +18,7 @@ from crackseg.engine.setup import eval_loader, resolve_amp, resolve_device
 from crackseg.errors import CrackSegError
 from crackseg.inference import Predictor, scale_settings
 from crackseg.metrics import SegMetrics
+from crackseg.outputs import mark_output
 
 
 def check_options(
@@ -113,7 +114,7 @@ def evaluate_checkpoint(
         )
     if out is not None:
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
+        mark_output(out, "evaluate")  # pr_curve.png is not a photo for a later predict
         (out / "metrics.json").write_text(json.dumps(result, indent=2))
         metrics.save_pr_curve(out / "pr_curve.png", title=f"Crack PR curve ({split})")
         result["files"] = [str(out / "metrics.json"), str(out / "pr_curve.png")]

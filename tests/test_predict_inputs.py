@@ -162,3 +162,23 @@ def test_a_new_or_empty_out_folder_is_marked_once(photos):
     assert text.startswith("Written by crackseg predict.")
     mark_output(out, "explain")  # a later run into it keeps the first marker
     assert (out / OUTPUT_MARKER).read_text() == text
+
+
+def test_train_and_evaluate_outputs_are_left_out_of_a_later_search(capsys, synth_yaml, tmp_path):
+    """A run folder (samples/*.png, curves.png) and an evaluation (pr_curve.png) beside the
+    user's photos are not predicted as photos."""
+    photo = tmp_path / "site" / "wall.png"
+    photo.parent.mkdir()
+    Image.new("RGB", (40, 30), "grey").save(photo)
+    run = tmp_path / "site" / "runs" / "tiny"
+    tiny = ["--model", "unet_small", "--model-arg", "base_channels=4", "--model-arg", "depth=2",
+            "--image-size", "64", "--batch-size", "4", "--workers", "0", "--epochs", "1"]  # fmt: skip
+    assert run_cli(capsys, "train", "--data", synth_yaml, "--out", run, *tiny).code == 0
+    evaluated = run_cli(capsys, "evaluate", "--checkpoint", run / "last.ckpt", "--data",
+                        synth_yaml, "--out", tmp_path / "site" / "eval")  # fmt: skip
+    assert evaluated.code == 0, evaluated.err
+    assert (run / OUTPUT_MARKER).is_file() and (
+        tmp_path / "site" / "eval" / OUTPUT_MARKER
+    ).is_file()
+    assert any(run.rglob("*.png")) and (tmp_path / "site" / "eval" / "pr_curve.png").is_file()
+    assert expand_inputs([str(tmp_path / "site")]) == [photo]

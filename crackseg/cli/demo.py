@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from crackseg.evaluate import evaluate_checkpoint
     from crackseg.inference import Predictor
     from crackseg.metrics import format_table
-    from crackseg.outputs import check_writable
+    from crackseg.outputs import check_writable, mark_output
     from crackseg.predict import predict_files
     from crackseg.train import train
 
@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     check_writable(out)
     if out.exists():  # only once every option is known to be good
         shutil.rmtree(out)
+    mark_output(out, "demo")  # its synthetic photos and panels are not the user's photos
     size = config.image_size
     print(f"[1/5] synthesizing {args.images} crack images ({size}x{size}) in {out / 'data'}")
     data = synthesize(out / "data", args.images, seed=0, image_size=size)

@@ -17,6 +17,7 @@ from crackseg.engine import distributed as dist
 from crackseg.engine.loop import NonFiniteLoss, evaluate, train_one_epoch
 from crackseg.errors import CrackSegError
 from crackseg.metrics import SegMetrics
+from crackseg.outputs import mark_output
 from crackseg.run_log import RunLog
 from crackseg.train.build import Run, build_run, start_session
 from crackseg.train.state import (
@@ -43,6 +44,7 @@ def train(config: TrainConfig, *, resume: bool = False) -> dict:
         run.model = torch.nn.parallel.DistributedDataParallel(run.model)
     log = RunLog(session.out, enabled=session.main, resume=session.ckpt is not None)
     if session.main:
+        mark_output(session.out, "train")  # samples/ and curves.png are not photos to predict
         save_config(config, session.out / "config.yaml")
     started = time.perf_counter()
     epoch = progress.epoch
