@@ -13,7 +13,7 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
-from crackseg.data.io import is_image_file
+from crackseg.data.io import HEIF_EXTS, heif_available, is_image_file
 from crackseg.errors import CrackSegError
 from crackseg.outputs import OUTPUT_MARKER, has_images
 
@@ -30,7 +30,14 @@ def find_inputs(inputs: list[str], exclude: str | Path | None = None) -> tuple[l
     """`expand_inputs` and the line a command prints about the earlier outputs it left out
     ("" when none were), from one walk of the folders."""
     pairs, left_out = _expand(inputs, exclude)
-    return [path for path, _ in pairs], left_out_note(left_out)
+    paths = [path for path, _ in pairs]
+    if all(p.suffix.lower() in HEIF_EXTS for p in paths) and not heif_available():
+        raise CrackSegError(  # one line before any work, not one per photo
+            f"{' '.join(inputs)}: {len(paths)} HEIC/HEIF photo(s) (the iPhone camera's format) "
+            "and no other image; reading them needs the 'heic' extra: pip install "
+            "'crackseg[heic]', or export them as JPEG"
+        )
+    return paths, left_out_note(left_out)
 
 
 def left_out_note(left_out: dict[Path, int]) -> str:

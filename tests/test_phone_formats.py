@@ -68,6 +68,16 @@ def test_without_the_extra_a_heic_photo_says_how_to_read_it(
     assert (tmp_path / "o" / "b_mask.png").is_file()
 
 
+def test_only_heic_photos_without_the_extra_is_one_line_before_any_work(
+    capsys, tmp_path, photos, without_extra
+):
+    (photos / "b.jpg").unlink()
+    (photos / "c.HEIC").write_bytes((photos / "a.heic").read_bytes())
+    result = run_cli(capsys, "predict", photos, "--out", tmp_path / "o")  # no model is loaded
+    assert_user_error(result, "2 HEIC/HEIF photo(s)", "no other image", "crackseg[heic]")
+    assert "skipped" not in result.err and not (tmp_path / "o").exists()
+
+
 def test_serve_decodes_a_heic_upload_and_lists_the_formats(photos):
     data = (photos / "a.heic").read_bytes()
     assert decode_upload(data, max_pixels=10**6).shape == (60, 80, 3)

@@ -39,6 +39,15 @@ def is_heif(header: bytes) -> bool:
     return header[4:8] == b"ftyp" and header[8:12] in HEIF_BRANDS
 
 
+def heif_available() -> bool:
+    """Whether the 'heic' extra (pillow-heif) is installed."""
+    try:
+        import pillow_heif  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def enable_heif(path: str | Path) -> None:
     """Let Pillow open HEIC/HEIF photos (pillow-heif, the 'heic' extra), or a CrackSegError that
     names `path` and says how to read it. Registering twice is harmless."""

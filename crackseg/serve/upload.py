@@ -13,7 +13,7 @@ import io
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from crackseg.data.io import enable_heif, is_heif, pil_to_rgb
+from crackseg.data.io import enable_heif, heif_available, is_heif, pil_to_rgb
 from crackseg.errors import CrackSegError
 
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "AVIF")  # and HEIF with the 'heic' extra
@@ -39,13 +39,11 @@ class UploadError(Exception):
 def accepted_formats() -> list[str]:
     """The formats an upload may be in, as the page and the errors name them: AVIF where this
     Pillow reads it, HEIC with the 'heic' extra (pillow-heif)."""
-    from importlib.util import find_spec
-
     from PIL import features
 
     names = ["PNG", "JPEG", "WebP", "BMP", "TIFF"]
     names += ["AVIF"] if features.check("avif") else []
-    return names + (["HEIC"] if find_spec("pillow_heif") else [])
+    return names + (["HEIC"] if heif_available() else [])
 
 
 def _listed(names: list[str]) -> str:
