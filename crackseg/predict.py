@@ -83,7 +83,7 @@ def predict_files(
         outcomes = _in_processes(predictor, named, out, settings, processes)
     else:
         outcomes = (predict_one(predictor, path, name, out, **settings) for path, name in named)
-    results = []
+    results, interrupted = [], False
     try:
         for (path, _), outcome in zip(named, outcomes, strict=True):
             if isinstance(outcome, str):  # the image could not be read
@@ -92,13 +92,13 @@ def predict_files(
                 on_skip(path, outcome)
                 continue
             results.append(outcome)
-    except KeyboardInterrupt:  # Ctrl-C: keep the list of what was written, and say so
-        if results:
-            (out / "predictions.json").write_text(json.dumps(results, indent=2))
-        done = f"after {len(results)} of {len(named)} images; {out / 'predictions.json'} lists them"
-        raise KeyboardInterrupt(done if results else "before any image was written") from None
+    except KeyboardInterrupt:  # Ctrl-C: keep the record of what was written, then say so
+        interrupted = True
     if results:
         (out / "predictions.json").write_text(json.dumps(results, indent=2))
+    if interrupted:
+        done = f"after {len(results)} of {len(named)} images; {out / 'predictions.json'} lists them"
+        raise KeyboardInterrupt(done if results else "before any image was written")
     return results
 
 

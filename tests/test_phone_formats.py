@@ -99,3 +99,14 @@ def test_an_avif_photo_is_found_and_read(tmp_path):
     assert expand_inputs([str(tmp_path)]) == [tmp_path / "x.avif"]
     assert read_image(tmp_path / "x.avif").shape == (60, 80, 3)
     assert decode_upload((tmp_path / "x.avif").read_bytes(), max_pixels=10**6).shape == (60, 80, 3)
+
+
+def test_a_failed_upload_names_a_heic_or_avif_photo_by_its_header():
+    from crackseg.serve.upload import _what_is_it
+
+    def box(brand: bytes) -> bytes:
+        return b"\x00\x00\x00\x1cftyp" + brand + bytes(16)
+
+    for brand in (b"heic", b"mif1", b"avif"):
+        assert "HEIC/AVIF photo" in _what_is_it(box(brand)), brand
+    assert _what_is_it(box(b"isom")) == ""  # an MP4 video is not named a photo

@@ -51,14 +51,20 @@ def heif_available() -> bool:
 def enable_heif(path: str | Path) -> None:
     """Let Pillow open HEIC/HEIF photos (pillow-heif, the 'heic' extra), or a CrackSegError that
     names `path` and says how to read it. Registering twice is harmless."""
-    try:
-        import pillow_heif
-    except ImportError:
+    if not heif_available():
         raise CrackSegError(
             f"{path}: a HEIC/HEIF photo (the iPhone camera's format); reading it needs the 'heic' "
             "extra: pip install 'crackseg[heic]', or export it as JPEG"
-        ) from None
+        )
+    import pillow_heif
+
     pillow_heif.register_heif_opener()
+
+
+def _enable_heif_if_named(path: str | Path) -> None:
+    """`enable_heif` for a file named .heic/.heif (others are sniffed only when Pillow fails)."""
+    if Path(path).suffix.lower() in HEIF_EXTS:
+        enable_heif(path)
 
 
 def _looks_heif(path: Path) -> bool:
@@ -73,8 +79,9 @@ def _looks_heif(path: Path) -> bool:
 def _open(path: Path, what: str, *, heif: bool = False) -> Image.Image:
     """Open with Pillow, turning every failure into a CrackSegError that names the file. HEIC/HEIF
     photos (by name, or by content under another name) go through `enable_heif` first."""
-    if heif or path.suffix.lower() in HEIF_EXTS:
+    if heif:
         enable_heif(path)
+    _enable_heif_if_named(path)
     try:
         im = Image.open(path)
         im.load()  # decode now: truncated files fail here, not later in a worker
@@ -126,8 +133,7 @@ def pil_to_rgb(im: Image.Image) -> np.ndarray:
 
 def exif_orientation(path: str | Path) -> int:
     """The EXIF orientation tag of an image file (1 = as stored; 5-8 swap width and height)."""
-    if Path(path).suffix.lower() in HEIF_EXTS:
-        enable_heif(path)
+    _enable_heif_if_named(path)
     try:
         with Image.open(path) as im:
             return int(im.getexif().get(_EXIF_ORIENTATION, 1))
@@ -138,8 +144,7 @@ def exif_orientation(path: str | Path) -> int:
 def image_size(path: str | Path) -> tuple[int, int]:
     """(H, W) from the file header only (no decoding), after EXIF orientation."""
     path = Path(path)
-    if path.suffix.lower() in HEIF_EXTS:
-        enable_heif(path)
+    _enable_heif_if_named(path)
     try:
         with Image.open(path) as im:
             w, h = im.size

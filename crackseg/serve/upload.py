@@ -25,7 +25,7 @@ _NOT_IMAGES = {
     b"<svg": "an SVG drawing: export it as PNG",
     b"<?xm": "an XML/SVG document: export it as PNG",
 }
-_HEIF_BRANDS = (b"heic", b"heix", b"heif", b"mif1", b"avif")
+_AVIF = (b"ftypavif", b"ftypavis")  # bytes 4-12 of an AVIF photo (HEIC: `is_heif`)
 
 
 class UploadError(Exception):
@@ -56,7 +56,7 @@ def megabytes(n: int) -> str:
 
 def _what_is_it(data: bytes) -> str:
     """A hint naming common non-image uploads, or '' when unknown."""
-    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+    if is_heif(data[:12]) or data[4:12] in _AVIF:
         return (" It looks like a HEIC/AVIF photo: export it as JPEG (iPhone: Settings > Camera > "
                 "Formats > Most Compatible), or install the 'heic' extra for HEIC.")  # fmt: skip
     for magic, what in _NOT_IMAGES.items():
